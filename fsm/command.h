@@ -1,0 +1,100 @@
+/*
+ * The Raft log's command format.
+ *
+ * Every entry walraft appends to the log is one command. All integers are
+ * little-endian; every command is padded with zeros to a multiple of 8 bytes
+ * (libraft 0.15 corrupts entries of any other length, catalogue U6).
+ *
+ * Header, 24 bytes:
+ *
+ *   0  u32  magic "WRCM" (0x4d435257 read little-endian)
+ *   4  u8   format version, 1
+ *   5  u8   type: 1 = FRAMES
+ *   6  u16  flags: bit 0 = the page payload is LZ4-compressed
+ *   8  u32  body length in bytes (everything after the header, before padding)
+ *  12  u32  CRC-32C of the body
+ *  16  u64  reserved, zero
+ *
+ * FRAMES body: the pages one committed SQLite transaction changed in one
+ * database.
+ *
+ *   0  u64  tx id: chosen by the leader that captured the transaction, so that
+ *           it recognises its own pending transaction when the entry is
+ *           applied (other nodes ignore it)
+ *   8  u32  commit size: the database size in pages after the transaction
+ *  12  u32  page size in bytes (a power of two, 512..65536)
+ *  16  u32  number of pages N (at least 1)
+ *  20  u16  database name length L (1..WR_DB_NAME_MAX)
+ *  22  u16  reserved, zero
+ *  24  L bytes of name, zero-padded to a multiple of 8
+ *   .  N × u32 page numbers, strictly increasing, each in 1..commit size,
+ *      zero-padded to a multiple of 8
+ *   .  u32 stored payload length S, u32 reserved zero
+ *   .  S bytes of payload: the N pages in page-number order, N × page size
+ *      bytes, either raw (S = N × page size) or one LZ4 block that
+ *      decompresses to exactly that many bytes
+ *
+ * Decoders check every field and length against the buffer before they touch
+ * the data and refuse anything malformed with WR_CORRUPT and a message that
+ * says which check failed; they never read past the buffer.
+ */
+#ifndef WR_FSM_COMMAND_H
+#define WR_FSM_COMMAND_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define COMMAND_MAGIC 0x4d435257u
+#define COMMAND_VERSION 1
+#define COMMAND_HEADER_SIZE 24
+#define WR_DB_NAME_MAX 255
+
+enum command_type { COMMAND_FRAMES = 1 };
+
+/* The pages of one transaction. Either form of the payload may be used by the
+ * encoder: @pages (N contiguous pages) or @page_ptrs (N separate pages). */
+struct command_frames {
+    uint64_t tx_id;
+    uint32_t commit_size;
+    uint32_t page_size;
+    uint32_t n_pages;
+    const char *db_name;      /* NUL-terminated. */
+    const uint32_t *page_nos; /* N page numbers, strictly increasing. */
+    const void *const *page_ptrs; /* Encoder input: N pointers to pages. */
+    const void *pages;        /* Decoder output: N × page_size bytes. */
+};
+
+/* Encode @frames into a newly malloc'ed buffer whose length is a multiple of
+ * 8. When @compress is true the payload is LZ4-compressed if that makes it
+ * smaller. On success *@buf and *@len are set and ownership of *@buf passes to
+ * the caller (free it with free()). Returns 0, WR_NOMEM, WR_INVALID (bad
+ * input, with @errmsg set) or WR_TOOBIG. */
+int command_frames_encode(const struct command_frames *frames,
+                          bool compress,
+                          void **buf,
+                          size_t *len,
+                          char *errmsg);
+
+/* A decoded command. It may point into the buffer it was decoded from, so it
+ * is valid until that buffer is released and until command_decoded_close(). */
+struct command_decoded {
+    int type;
+    struct command_frames frames; /* When type == COMMAND_FRAMES. */
+    char db_name[WR_DB_NAME_MAX + 1];
+    void *scratch; /* Decompressed payload; owned. */
+};
+
+/* Decode @len bytes at @buf. No reference to @buf is kept beyond what the
+ * decoded struct points at. Returns 0, WR_CORRUPT (with @errmsg saying which
+ * check failed), WR_UNSUPPORTED (unknown version or type, with @errmsg) or
+ * WR_NOMEM. On error nothing needs closing. */
+int command_decode(const void *buf,
+                   size_t len,
+                   struct command_decoded *out,
+                   char *errmsg);
+
+/* Release what command_decode() allocated. */
+void command_decoded_close(struct command_decoded *d);
+
+#endif /* WR_FSM_COMMAND_H */

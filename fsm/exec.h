@@ -1,0 +1,117 @@
+/*
+ * The leader-side executor: runs a batch of write requests as one SQLite
+ * transaction, replicates its pages through a proposer (Raft, provided by
+ * raft/), and delivers each request's own result once the entry is applied.
+ * Reads run against committed state only.
+ *
+ * Batching (ARCHITECTURE.md section 2): BEGIN; for each request SAVEPOINT,
+ * run its statements, RELEASE on success or ROLLBACK TO + RELEASE on error
+ * (so one failing request does not fail the others); COMMIT; fsm_poll(); then
+ * one proposal. The next batch on a database may run only after the previous
+ * one completed (exec_busy() says so), so each batch sees the one before it.
+ *
+ * A batch whose requests changed no page still goes through the log (a
+ * barrier), so its results are as linearizable as any write.
+ *
+ * Everything runs on the node's event-loop thread.
+ */
+#ifndef WR_FSM_EXEC_H
+#define WR_FSM_EXEC_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "../lib/err.h"
+#include "../lib/value.h"
+#include "fsm.h"
+
+/* How the executor hands commands to the replicated log. raft/ implements it
+ * on top of raft_apply() and raft_barrier(); tests may stack faults on it. */
+typedef void (*exec_proposal_cb)(void *arg, int status, uint64_t index);
+struct exec_proposer {
+    void *data;
+    /* Append @buf (@len bytes, a multiple of 8) to the log, or a barrier when
+     * @buf is NULL. On success ownership of @buf passes to the proposer (it
+     * was allocated with malloc) and @cb fires exactly once, later, with
+     * status 0 and the entry's index once it is applied on this node, or an
+     * error: WR_LEADERSHIP_LOST or WR_IOERR when the outcome is unknown (the
+     * entry may still be committed), WR_SHUTDOWN when the node closes. On
+     * error (WR_NOTLEADER, WR_NOMEM, WR_SHUTDOWN) nothing was appended, @buf
+     * still belongs to the caller and @cb never fires. */
+    int (*propose)(struct exec_proposer *p,
+                   void *buf,
+                   size_t len,
+                   exec_proposal_cb cb,
+                   void *arg);
+};
+
+struct exec_req;
+typedef void (*exec_req_cb)(struct exec_req *req);
+
+/* One client request: one or more SQL statements run together. Input fields
+ * are set by the caller and must stay valid until the callback; outputs are
+ * valid in the callback and owned by the request until exec_req_close(). */
+struct exec_req {
+    void *data;
+    /* Input. */
+    const char *sql;             /* One or more statements. */
+    const struct value *params;  /* Bound to the first statement. */
+    unsigned n_params;
+    exec_req_cb cb;
+    /* Output. */
+    int status;        /* 0, WR_SQL, WR_LEADERSHIP_LOST, WR_NOTLEADER, ... */
+    int sqlite_code;   /* Extended SQLite code when status is WR_SQL. */
+    bool definite;     /* On error: true if it certainly did not happen. */
+    char errmsg[WR_ERRMSG_SIZE];
+    int64_t changes;        /* Rows changed by the last statement. */
+    int64_t last_insert_id; /* sqlite3_last_insert_rowid() after it. */
+    struct rows rows;       /* Rows of the last statement that returns
+                               rows (a SELECT, or RETURNING), with its
+                               column names even if it produced none. */
+    uint64_t bookmark;      /* Raft index at which the effect is visible. */
+    /* Private. */
+    struct exec_req *next_;
+};
+
+/* Release what the outputs of @req own. The request may be reused after. */
+void exec_req_close(struct exec_req *req);
+
+struct exec;
+
+/* Create an executor over @f that proposes through @p. No reference to @p's
+ * memory is taken beyond its lifetime: @p must outlive the executor. */
+int exec_create(struct fsm *f, struct exec_proposer *p, struct exec **out);
+
+/* Fail every batch still waiting with WR_SHUTDOWN (indefinite) and free.
+ * A proposal still outstanding keeps its small batch record alive: the
+ * proposer must still fire its callback later (libraft does when it
+ * closes), and that callback then only frees the record, touching neither
+ * the executor nor the fsm. The pending transaction is left to the fsm. */
+void exec_destroy(struct exec *e);
+
+/* Run @reqs (@n ≥ 1) on database @db as one transaction and propose it.
+ * Returns 0: each request's callback fires exactly once, later, after the
+ * batch's entry is applied (status 0 or that request's own SQL error) or has
+ * failed (every request then gets the proposal's error, indefinite unless
+ * the request had already failed on its own). Returns WR_BUSY if a batch on
+ * @db is still in flight, or another error (WR_NOTLEADER, WR_NOMEM,
+ * WR_INVALID...) with @errmsg set: then no callback fires and nothing
+ * happened. A COMMIT that fails is such an error. The requests must be
+ * distinct structs. */
+int exec_write(struct exec *e,
+               const char *db,
+               struct exec_req **reqs,
+               unsigned n,
+               char *errmsg);
+
+/* True while a batch on @db is in flight. */
+bool exec_busy(struct exec *e, const char *db);
+
+/* Run the read-only @req on @db against committed state, synchronously: the
+ * outputs are set on return and the callback is not used. A statement that
+ * would write is refused with WR_INVALID (definite); writes go through
+ * exec_write() whatever request carried them. Returns req->status. */
+int exec_read(struct exec *e, const char *db, struct exec_req *req);
+
+#endif /* WR_FSM_EXEC_H */

@@ -1,0 +1,897 @@
+/*
+ * The replicated state machine: named databases, apply, local checkpoints,
+ * snapshots and restore. See fsm.h for the contract and vfs.c for how pages
+ * are captured and applied.
+ *
+ * Snapshot format. A snapshot is the concatenation of these buffers, all
+ * integers little-endian:
+ *
+ *   header, 24 bytes:
+ *     0 u32 magic "WRSN" (0x4e535257)   4 u32 format version, 1
+ *     8 u32 number of databases D      12 u32 page size (4096)
+ *    16 u64 reserved, zero
+ *   then for each of the D databases:
+ *     0 u32 number of pages N           4 u32 CRC-32C of the N pages
+ *     8 u16 name length L              10 u16 reserved  12 u32 reserved
+ *    16 L bytes of name, zero-padded to a multiple of 8
+ *     .  N pages of page-size bytes: the database as of the applied index
+ *
+ * The pages of a database come from its main file where the committed WAL
+ * does not hold a newer version. The main file is mapped, not copied, and
+ * checkpoints are held off until libraft has written the snapshot, so the
+ * mapping cannot change underneath; a restore in the meantime replaces the
+ * file by rename, which leaves the mapped inode alone. WAL pages are copied
+ * (the WAL is bounded by the checkpoint threshold).
+ */
+#include "fsm.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "../lib/byteorder.h"
+#include "../lib/crc32c.h"
+#include "../lib/err.h"
+#include "../lib/log.h"
+#include "command.h"
+#include "vfs.h"
+
+#define SNAPSHOT_MAGIC 0x4e535257u
+#define SNAPSHOT_VERSION 1
+#define SNAPSHOT_HEADER_SIZE 24
+#define SNAPSHOT_DB_HEADER_SIZE 16
+#define DEFAULT_CHECKPOINT_THRESHOLD 1000
+
+struct fsm_db {
+    struct fsm_db *next;
+    struct fsm *fsm;
+    char *name;
+    char *path;
+    sqlite3 *conn;
+    struct vfs_db *vdb; /* Set once a connection opened the file. */
+    bool exists;        /* False after a restore that did not include it. */
+};
+
+/* What a snapshot being written by libraft holds on to. */
+struct snapshot {
+    bool active;
+    struct fsm_buf *bufs;
+    unsigned n_bufs;
+    void **allocs; /* Headers and WAL page copies. */
+    unsigned n_allocs;
+    struct {
+        void *base;
+        size_t len;
+    } *maps;
+    unsigned n_maps;
+};
+
+struct fsm {
+    char *dir;
+    struct fsm_config config;
+    struct vfs *vfs;
+    struct fsm_db *dbs;
+    uint64_t log_bytes;
+    struct snapshot snap;
+};
+
+static unsigned vfs_counter;
+
+static size_t pad8(size_t n)
+{
+    return (n + 7) & ~(size_t)7;
+}
+
+/* Database files in @dir are leftovers: the state is rebuilt from the log. */
+static int clear_dir(const char *dir, char *errmsg)
+{
+    DIR *d = opendir(dir);
+    struct dirent *e;
+    if (d == NULL) {
+        err_printf(errmsg, "open %s: %s", dir, strerror(errno));
+        return WR_IOERR;
+    }
+    while ((e = readdir(d)) != NULL) {
+        char path[PATH_MAX];
+        struct stat st;
+        if (snprintf(path, sizeof path, "%s/%s", dir, e->d_name) >=
+            (int)sizeof path) {
+            continue; /* Not a name this module made. */
+        }
+        if (lstat(path, &st) == 0 && S_ISREG(st.st_mode) &&
+            unlink(path) != 0) {
+            err_printf(errmsg, "remove %s: %s", path, strerror(errno));
+            closedir(d);
+            return WR_IOERR;
+        }
+    }
+    closedir(d);
+    return 0;
+}
+
+int fsm_create(const struct fsm_config *config, struct fsm **out, char *errmsg)
+{
+    char name[64];
+    char real[PATH_MAX];
+    struct fsm *f;
+    int rv;
+
+    if (mkdir(config->dir, 0755) != 0 && errno != EEXIST) {
+        err_printf(errmsg, "create %s: %s", config->dir, strerror(errno));
+        return WR_IOERR;
+    }
+    if (realpath(config->dir, real) == NULL) {
+        err_printf(errmsg, "resolve %s: %s", config->dir, strerror(errno));
+        return WR_IOERR;
+    }
+    rv = clear_dir(real, errmsg);
+    if (rv != 0) {
+        return rv;
+    }
+    f = calloc(1, sizeof *f);
+    if (f == NULL) {
+        goto err_nomem;
+    }
+    f->dir = strdup(real);
+    if (f->dir == NULL) {
+        goto err_after_alloc;
+    }
+    f->config = *config;
+    f->config.dir = f->dir;
+    if (f->config.checkpoint_threshold == 0) {
+        f->config.checkpoint_threshold = DEFAULT_CHECKPOINT_THRESHOLD;
+    }
+    snprintf(name, sizeof name, "walraft-%llu-%u",
+             (unsigned long long)config->node_id, ++vfs_counter);
+    rv = vfs_create(name, config->node_id, config->seed, &f->vfs);
+    if (rv != 0) {
+        err_printf(errmsg, "register VFS %s: %s", name, err_str(rv));
+        free(f->dir);
+        free(f);
+        return rv;
+    }
+    *out = f;
+    return 0;
+
+err_after_alloc:
+    free(f);
+err_nomem:
+    err_printf(errmsg, "%s", err_str(WR_NOMEM));
+    return WR_NOMEM;
+}
+
+static void db_close_conn(struct fsm_db *db)
+{
+    if (db->conn != NULL) {
+        int rv = sqlite3_close(db->conn);
+        if (rv != SQLITE_OK) {
+            /* Only an unfinalized statement can cause this: a bug. */
+            log_error("fsm: close %s: %s", db->name, sqlite3_errstr(rv));
+            sqlite3_close_v2(db->conn);
+        }
+        db->conn = NULL;
+    }
+}
+
+void fsm_destroy(struct fsm *f)
+{
+    if (f == NULL) {
+        return;
+    }
+    fsm_snapshot_finalize(f, f->snap.bufs, f->snap.n_bufs);
+    while (f->dbs != NULL) {
+        struct fsm_db *db = f->dbs;
+        f->dbs = db->next;
+        if (db->vdb != NULL) {
+            vfs_abort_any(db->vdb);
+        }
+        db_close_conn(db);
+        free(db->name);
+        free(db->path);
+        free(db);
+    }
+    vfs_destroy(f->vfs);
+    free(f->dir);
+    free(f);
+}
+
+/* Names become file names: keep them plain. */
+static bool name_valid(const char *name)
+{
+    static const char *suffixes[] = {"-wal", "-shm", "-journal", ".restore"};
+    size_t n = strlen(name);
+    if (n == 0 || n > WR_DB_NAME_MAX || name[0] == '.') {
+        return false;
+    }
+    for (size_t i = 0; i < n; i++) {
+        char c = name[i];
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+              (c >= '0' && c <= '9') || c == '_' || c == '-' || c == '.')) {
+            return false;
+        }
+    }
+    for (size_t i = 0; i < sizeof suffixes / sizeof *suffixes; i++) {
+        size_t m = strlen(suffixes[i]);
+        if (n >= m && strcmp(name + n - m, suffixes[i]) == 0) {
+            return false;
+        }
+    }
+    return true;
+}
+
+static struct fsm_db *db_find(struct fsm *f, const char *name)
+{
+    for (struct fsm_db *db = f->dbs; db != NULL; db = db->next) {
+        if (strcmp(db->name, name) == 0) {
+            return db;
+        }
+    }
+    return NULL;
+}
+
+static int exec_pragma(sqlite3 *conn, const char *sql, char *errmsg)
+{
+    char *msg = NULL;
+    int rv = sqlite3_exec(conn, sql, NULL, NULL, &msg);
+    if (rv != SQLITE_OK) {
+        err_printf(errmsg, "%s: %s", sql, msg != NULL ? msg : sqlite3_errstr(rv));
+        sqlite3_free(msg);
+        return WR_IOERR;
+    }
+    return 0;
+}
+
+/* Open a connection with the settings the VFS depends on. Opening a new
+ * database writes its page 1 (the switch to WAL mode) straight to the main
+ * file; that page is the same on every node, and replicated frames replace
+ * it from the first transaction on. */
+static int open_conn(struct fsm_db *db, char *errmsg)
+{
+    static const char *setup =
+        "PRAGMA page_size=4096; PRAGMA synchronous=OFF; "
+        "PRAGMA journal_mode=WAL; PRAGMA foreign_keys=ON;";
+    sqlite3 *conn = NULL;
+    int one = 1;
+    int rv;
+
+    rv = sqlite3_open_v2(db->path, &conn,
+                         SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
+                             SQLITE_OPEN_NOMUTEX,
+                         vfs_name(db->fsm->vfs));
+    if (rv != SQLITE_OK) {
+        err_printf(errmsg, "open %s: %s", db->name,
+                   conn != NULL ? sqlite3_errmsg(conn) : sqlite3_errstr(rv));
+        goto err_after_open;
+    }
+    sqlite3_extended_result_codes(conn, 1);
+    rv = exec_pragma(conn, setup, errmsg);
+    if (rv != 0) {
+        goto err_after_open;
+    }
+    sqlite3_wal_autocheckpoint(conn, 0);
+    sqlite3_db_config(conn, SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 1, NULL);
+    sqlite3_file_control(conn, "main", SQLITE_FCNTL_PERSIST_WAL, &one);
+    db->vdb = vfs_db_lookup(db->fsm->vfs, db->path);
+    if (db->vdb == NULL) {
+        err_printf(errmsg, "open %s: not opened through the walraft VFS",
+                   db->name);
+        goto err_after_open;
+    }
+    db->conn = conn;
+    db->exists = true;
+    return 0;
+
+err_after_open:
+    sqlite3_close(conn);
+    return WR_IOERR;
+}
+
+int fsm_db_open(struct fsm *f, const char *name, struct fsm_db **out,
+                char *errmsg)
+{
+    struct fsm_db *db = db_find(f, name);
+    int rv;
+
+    if (db == NULL) {
+        if (!name_valid(name)) {
+            err_printf(errmsg,
+                       "invalid database name \"%.64s\": use 1 to 255 "
+                       "letters, digits, '_', '-' or '.', not starting "
+                       "with '.'",
+                       name);
+            return WR_INVALID;
+        }
+        db = calloc(1, sizeof *db);
+        if (db == NULL) {
+            err_printf(errmsg, "%s", err_str(WR_NOMEM));
+            return WR_NOMEM;
+        }
+        db->fsm = f;
+        db->name = strdup(name);
+        db->path = malloc(strlen(f->dir) + strlen(name) + 2);
+        if (db->name == NULL || db->path == NULL) {
+            free(db->name);
+            free(db->path);
+            free(db);
+            err_printf(errmsg, "%s", err_str(WR_NOMEM));
+            return WR_NOMEM;
+        }
+        sprintf(db->path, "%s/%s", f->dir, name);
+        db->next = f->dbs;
+        f->dbs = db;
+    }
+    if (db->conn == NULL) {
+        rv = open_conn(db, errmsg);
+        if (rv != 0) {
+            return rv;
+        }
+    }
+    *out = db;
+    return 0;
+}
+
+sqlite3 *fsm_db_conn(struct fsm_db *db, char *errmsg)
+{
+    if (db->conn == NULL && open_conn(db, errmsg) != 0) {
+        return NULL;
+    }
+    return db->conn;
+}
+
+const char *fsm_db_name(const struct fsm_db *db)
+{
+    return db->name;
+}
+
+const char *fsm_db_path(const struct fsm_db *db)
+{
+    return db->path;
+}
+
+bool fsm_db_pending(const struct fsm_db *db)
+{
+    return db->vdb != NULL && vfs_pending(db->vdb);
+}
+
+int fsm_poll(struct fsm_db *db, void **cmd, size_t *len, uint64_t *tx_id,
+             char *errmsg)
+{
+    struct vfs_tx tx;
+    struct command_frames frames;
+    int rv;
+
+    *cmd = NULL;
+    *len = 0;
+    *tx_id = 0;
+    if (db->vdb == NULL) {
+        return 0;
+    }
+    rv = vfs_poll(db->vdb, &tx);
+    if (rv == WR_NOTFOUND) {
+        return 0; /* The transaction changed no page. */
+    }
+    if (rv != 0) {
+        err_printf(errmsg, "poll %s: %s", db->name, err_str(rv));
+        vfs_abort_any(db->vdb);
+        return rv;
+    }
+    frames = (struct command_frames){
+        .tx_id = tx.id,
+        .commit_size = tx.commit_size,
+        .page_size = VFS_PAGE_SIZE,
+        .n_pages = tx.n_pages,
+        .db_name = db->name,
+        .page_nos = tx.page_nos,
+        .page_ptrs = tx.pages,
+    };
+    rv = command_frames_encode(&frames, db->fsm->config.compress, cmd, len,
+                               errmsg);
+    vfs_tx_close(&tx);
+    if (rv != 0) {
+        err_wrap(errmsg, "encode %s", db->name);
+        vfs_abort(db->vdb, frames.tx_id);
+        return rv;
+    }
+    *tx_id = frames.tx_id;
+    return 0;
+}
+
+void fsm_abort(struct fsm_db *db, uint64_t tx_id)
+{
+    if (db->vdb != NULL) {
+        vfs_abort(db->vdb, tx_id);
+    }
+}
+
+static int checkpoint(struct fsm_db *db)
+{
+    int log = 0;
+    int done = 0;
+    int rv;
+
+    if (db->conn == NULL || !vfs_idle(db->vdb) || db->fsm->snap.active) {
+        return WR_BUSY;
+    }
+    rv = sqlite3_wal_checkpoint_v2(db->conn, "main",
+                                   SQLITE_CHECKPOINT_TRUNCATE, &log, &done);
+    if (rv != SQLITE_OK || vfs_wal_frames(db->vdb) != 0) {
+        log_warn("fsm: checkpoint %s: %s (%d of %d frames)", db->name,
+                 sqlite3_errstr(rv), done, log);
+        return WR_BUSY;
+    }
+    return 0;
+}
+
+int fsm_apply(struct fsm *f, const void *buf, size_t len, char *errmsg)
+{
+    struct command_decoded cmd;
+    struct fsm_db *db;
+    int rv;
+
+    rv = command_decode(buf, len, &cmd, errmsg);
+    if (rv != 0) {
+        err_wrap(errmsg, "apply: decode");
+        return rv;
+    }
+    if (cmd.frames.page_size != VFS_PAGE_SIZE) {
+        err_printf(errmsg, "apply: page size %u, this node uses %u",
+                   cmd.frames.page_size, VFS_PAGE_SIZE);
+        rv = WR_CORRUPT;
+        goto out;
+    }
+    rv = fsm_db_open(f, cmd.frames.db_name, &db, errmsg);
+    if (rv != 0) {
+        err_wrap(errmsg, "apply");
+        rv = rv == WR_INVALID ? WR_CORRUPT : rv;
+        goto out;
+    }
+    if (vfs_publish(db->vdb, cmd.frames.tx_id) != 0) {
+        if (vfs_pending(db->vdb)) {
+            /* Ours was superseded: another leader's entry won this index. */
+            log_info("fsm: %s: pending transaction dropped for a newer "
+                     "leader's entry", db->name);
+            vfs_abort_any(db->vdb);
+        }
+        rv = vfs_append(db->vdb, cmd.frames.commit_size, cmd.frames.n_pages,
+                        cmd.frames.page_nos, cmd.frames.pages);
+        if (rv != 0) {
+            err_printf(errmsg, "apply %s: append frames: %s", db->name,
+                       err_str(rv));
+            goto out;
+        }
+    }
+    f->log_bytes += len;
+    if (vfs_wal_frames(db->vdb) >= f->config.checkpoint_threshold) {
+        checkpoint(db);
+    }
+out:
+    command_decoded_close(&cmd);
+    return rv;
+}
+
+uint64_t fsm_log_bytes_since_snapshot(const struct fsm *f)
+{
+    return f->log_bytes;
+}
+
+int fsm_checkpoint_all(struct fsm *f)
+{
+    int rv = 0;
+    for (struct fsm_db *db = f->dbs; db != NULL; db = db->next) {
+        if (db->exists && db->vdb != NULL && vfs_wal_frames(db->vdb) > 0 &&
+            checkpoint(db) != 0) {
+            rv = WR_BUSY;
+        }
+    }
+    return rv;
+}
+
+void fsm_foreach_db(struct fsm *f, void (*cb)(void *arg, struct fsm_db *db),
+                    void *arg)
+{
+    for (struct fsm_db *db = f->dbs; db != NULL; db = db->next) {
+        if (db->exists) {
+            cb(arg, db);
+        }
+    }
+}
+
+/* ---------------------------------------------------------------------- */
+/* Snapshots. */
+
+static void *snap_alloc(struct snapshot *s, size_t n)
+{
+    void *p = calloc(1, n);
+    if (p != NULL) {
+        s->allocs[s->n_allocs++] = p;
+    }
+    return p;
+}
+
+/* Size the snapshot would have, to decide whether one is worth taking. */
+static uint64_t databases_size(struct fsm *f)
+{
+    uint64_t total = 0;
+    for (struct fsm_db *db = f->dbs; db != NULL; db = db->next) {
+        struct stat st;
+        if (db->exists && stat(db->path, &st) == 0) {
+            total += (uint64_t)st.st_size;
+        }
+        if (db->exists && db->vdb != NULL) {
+            total += (uint64_t)vfs_wal_frames(db->vdb) * VFS_PAGE_SIZE;
+        }
+    }
+    return total;
+}
+
+static int snapshot_db(struct fsm *f, struct fsm_db *db, char *errmsg)
+{
+    struct snapshot *s = &f->snap;
+    const uint8_t **wal_pages = NULL;
+    uint32_t n = 0;
+    uint8_t *hdr;
+    uint8_t *copies;
+    unsigned n_copies = 0;
+    uint8_t *map = NULL;
+    size_t map_len = 0;
+    uint32_t crc = 0;
+    size_t name_len = strlen(db->name);
+    int rv;
+
+    rv = vfs_committed(db->vdb, &n, &wal_pages);
+    if (rv != 0) {
+        err_printf(errmsg, "snapshot %s: %s", db->name, err_str(rv));
+        return rv;
+    }
+    int fd = open(db->path, O_RDONLY | O_CLOEXEC);
+    struct stat st;
+    if (fd < 0 || fstat(fd, &st) != 0) {
+        err_printf(errmsg, "snapshot %s: open: %s", db->name, strerror(errno));
+        rv = WR_IOERR;
+        goto out;
+    }
+    map_len = (size_t)st.st_size;
+    if (map_len > 0) {
+        map = mmap(NULL, map_len, PROT_READ, MAP_SHARED, fd, 0);
+        if (map == MAP_FAILED) {
+            err_printf(errmsg, "snapshot %s: mmap: %s", db->name,
+                       strerror(errno));
+            map = NULL;
+            rv = WR_IOERR;
+            goto out;
+        }
+        s->maps[s->n_maps].base = map;
+        s->maps[s->n_maps].len = map_len;
+        s->n_maps++;
+    }
+    for (uint32_t pgno = 1; pgno <= n; pgno++) {
+        n_copies += wal_pages[pgno] != NULL;
+    }
+    hdr = snap_alloc(s, SNAPSHOT_DB_HEADER_SIZE + pad8(name_len));
+    copies = snap_alloc(s, (size_t)n_copies * VFS_PAGE_SIZE + 1);
+    if (hdr == NULL || copies == NULL) {
+        err_printf(errmsg, "snapshot %s: %s", db->name, err_str(WR_NOMEM));
+        rv = WR_NOMEM;
+        goto out;
+    }
+    s->bufs[s->n_bufs].base = hdr;
+    s->bufs[s->n_bufs].len = SNAPSHOT_DB_HEADER_SIZE + pad8(name_len);
+    s->n_bufs++;
+    for (uint32_t pgno = 1; pgno <= n; pgno++) {
+        void *page;
+        if (wal_pages[pgno] != NULL) {
+            page = copies;
+            memcpy(page, wal_pages[pgno], VFS_PAGE_SIZE);
+            copies += VFS_PAGE_SIZE;
+        } else if ((size_t)pgno * VFS_PAGE_SIZE <= map_len) {
+            page = map + (size_t)(pgno - 1) * VFS_PAGE_SIZE;
+        } else {
+            err_printf(errmsg, "snapshot %s: page %u is neither in the WAL "
+                       "nor in the file", db->name, pgno);
+            rv = WR_IOERR;
+            goto out;
+        }
+        crc = crc32c(crc, page, VFS_PAGE_SIZE);
+        s->bufs[s->n_bufs].base = page;
+        s->bufs[s->n_bufs].len = VFS_PAGE_SIZE;
+        s->n_bufs++;
+    }
+    put_le32(hdr, n);
+    put_le32(hdr + 4, crc);
+    put_le16(hdr + 8, (uint16_t)name_len);
+    memcpy(hdr + SNAPSHOT_DB_HEADER_SIZE, db->name, name_len);
+out:
+    if (fd >= 0) {
+        close(fd);
+    }
+    free(wal_pages);
+    return rv;
+}
+
+int fsm_snapshot(struct fsm *f, struct fsm_buf **bufs, unsigned *n_bufs,
+                 char *errmsg)
+{
+    struct snapshot *s = &f->snap;
+    unsigned n_dbs = 0;
+    size_t max_bufs = 1;
+    uint8_t *hdr;
+    int rv;
+
+    if (s->active) {
+        err_printf(errmsg, "a snapshot is already being written");
+        return WR_BUSY;
+    }
+    uint64_t size = databases_size(f);
+    if (f->log_bytes < f->config.snapshot_min_bytes ||
+        f->log_bytes * 100 < size * f->config.snapshot_ratio_percent) {
+        err_printf(errmsg, "log since the last snapshot is still small");
+        return WR_BUSY;
+    }
+    for (struct fsm_db *db = f->dbs; db != NULL; db = db->next) {
+        if (db->exists && db->vdb != NULL) {
+            n_dbs++;
+            max_bufs += 1 + (size_t)vfs_wal_frames(db->vdb);
+        }
+    }
+    max_bufs += size / VFS_PAGE_SIZE + n_dbs;
+    memset(s, 0, sizeof *s);
+    s->bufs = calloc(max_bufs, sizeof *s->bufs);
+    s->allocs = calloc(1 + 2 * (size_t)n_dbs, sizeof *s->allocs);
+    s->maps = calloc(n_dbs + 1, sizeof *s->maps);
+    if (s->bufs == NULL || s->allocs == NULL || s->maps == NULL) {
+        rv = WR_NOMEM;
+        err_printf(errmsg, "snapshot: %s", err_str(rv));
+        goto err;
+    }
+    hdr = snap_alloc(s, SNAPSHOT_HEADER_SIZE);
+    if (hdr == NULL) {
+        rv = WR_NOMEM;
+        err_printf(errmsg, "snapshot: %s", err_str(rv));
+        goto err;
+    }
+    put_le32(hdr, SNAPSHOT_MAGIC);
+    put_le32(hdr + 4, SNAPSHOT_VERSION);
+    put_le32(hdr + 8, n_dbs);
+    put_le32(hdr + 12, VFS_PAGE_SIZE);
+    s->bufs[s->n_bufs].base = hdr;
+    s->bufs[s->n_bufs].len = SNAPSHOT_HEADER_SIZE;
+    s->n_bufs++;
+    for (struct fsm_db *db = f->dbs; db != NULL; db = db->next) {
+        if (db->exists && db->vdb != NULL) {
+            rv = snapshot_db(f, db, errmsg);
+            if (rv != 0) {
+                goto err;
+            }
+        }
+    }
+    s->active = true;
+    f->log_bytes = 0;
+    *bufs = s->bufs;
+    *n_bufs = s->n_bufs;
+    return 0;
+
+err:
+    s->active = true;
+    fsm_snapshot_finalize(f, s->bufs, s->n_bufs);
+    return rv;
+}
+
+void fsm_snapshot_finalize(struct fsm *f, struct fsm_buf *bufs, unsigned n)
+{
+    struct snapshot *s = &f->snap;
+    (void)bufs;
+    (void)n;
+    if (!s->active) {
+        return;
+    }
+    for (unsigned i = 0; i < s->n_allocs; i++) {
+        free(s->allocs[i]);
+    }
+    for (unsigned i = 0; i < s->n_maps; i++) {
+        munmap(s->maps[i].base, s->maps[i].len);
+    }
+    free(s->allocs);
+    free(s->maps);
+    free(s->bufs);
+    memset(s, 0, sizeof *s);
+}
+
+/* One database of a snapshot being restored. */
+struct restored {
+    char name[WR_DB_NAME_MAX + 1];
+    uint32_t n_pages;
+    const uint8_t *pages;
+};
+
+static int restore_parse(const uint8_t *p, size_t len, struct restored **out,
+                         unsigned *n_out, char *errmsg)
+{
+    struct restored *dbs = NULL;
+    uint32_t n;
+    size_t off = SNAPSHOT_HEADER_SIZE;
+
+    if (len < SNAPSHOT_HEADER_SIZE || get_le32(p) != SNAPSHOT_MAGIC) {
+        err_printf(errmsg, "not a walraft snapshot");
+        return WR_CORRUPT;
+    }
+    if (get_le32(p + 4) != SNAPSHOT_VERSION) {
+        err_printf(errmsg, "unknown snapshot format version %u",
+                   get_le32(p + 4));
+        return WR_CORRUPT;
+    }
+    if (get_le32(p + 12) != VFS_PAGE_SIZE) {
+        err_printf(errmsg, "snapshot page size %u, this node uses %u",
+                   get_le32(p + 12), VFS_PAGE_SIZE);
+        return WR_CORRUPT;
+    }
+    n = get_le32(p + 8);
+    if (n > (len - off) / SNAPSHOT_DB_HEADER_SIZE) {
+        err_printf(errmsg, "snapshot claims %u databases", n);
+        return WR_CORRUPT;
+    }
+    dbs = calloc((size_t)n + 1, sizeof *dbs);
+    if (dbs == NULL) {
+        err_printf(errmsg, "%s", err_str(WR_NOMEM));
+        return WR_NOMEM;
+    }
+    for (uint32_t i = 0; i < n; i++) {
+        struct restored *r = &dbs[i];
+        if (len - off < SNAPSHOT_DB_HEADER_SIZE) {
+            err_printf(errmsg, "snapshot truncated in database %u header", i);
+            goto err;
+        }
+        uint32_t pages = get_le32(p + off);
+        uint32_t crc = get_le32(p + off + 4);
+        size_t name_len = get_le16(p + off + 8);
+        off += SNAPSHOT_DB_HEADER_SIZE;
+        if (name_len == 0 || name_len > WR_DB_NAME_MAX ||
+            pad8(name_len) > len - off) {
+            err_printf(errmsg, "snapshot database %u: bad name length %zu", i,
+                       name_len);
+            goto err;
+        }
+        memcpy(r->name, p + off, name_len);
+        r->name[name_len] = '\0';
+        off += pad8(name_len);
+        if (strlen(r->name) != name_len || !name_valid(r->name)) {
+            err_printf(errmsg, "snapshot database %u: invalid name", i);
+            goto err;
+        }
+        if ((uint64_t)pages * VFS_PAGE_SIZE > len - off) {
+            err_printf(errmsg, "snapshot database %s: %u pages, %zu bytes "
+                       "left", r->name, pages, len - off);
+            goto err;
+        }
+        r->n_pages = pages;
+        r->pages = p + off;
+        off += (size_t)pages * VFS_PAGE_SIZE;
+        if (crc32c(0, r->pages, (size_t)pages * VFS_PAGE_SIZE) != crc) {
+            err_printf(errmsg, "snapshot database %s: checksum mismatch",
+                       r->name);
+            goto err;
+        }
+        for (uint32_t j = 0; j < i; j++) {
+            if (strcmp(dbs[j].name, r->name) == 0) {
+                err_printf(errmsg, "snapshot names database %s twice",
+                           r->name);
+                goto err;
+            }
+        }
+    }
+    *out = dbs;
+    *n_out = n;
+    return 0;
+
+err:
+    free(dbs);
+    return WR_CORRUPT;
+}
+
+/* Write @r as a new file and rename it over the database's main file. */
+static int restore_file(const char *path, const struct restored *r,
+                        char *errmsg)
+{
+    char tmp[PATH_MAX];
+    size_t len = (size_t)r->n_pages * VFS_PAGE_SIZE;
+    size_t done = 0;
+    int fd;
+
+    if (snprintf(tmp, sizeof tmp, "%s.restore", path) >= (int)sizeof tmp) {
+        err_printf(errmsg, "restore %s: path too long", path);
+        return WR_INVALID;
+    }
+    fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd < 0) {
+        err_printf(errmsg, "restore %s: %s", tmp, strerror(errno));
+        return WR_IOERR;
+    }
+    while (done < len) {
+        ssize_t n = pwrite(fd, r->pages + done, len - done, (off_t)done);
+        if (n <= 0) {
+            err_printf(errmsg, "restore %s: write: %s", tmp,
+                       n < 0 ? strerror(errno) : "no progress");
+            close(fd);
+            unlink(tmp);
+            return WR_IOERR;
+        }
+        done += (size_t)n;
+    }
+    if (close(fd) != 0 || rename(tmp, path) != 0) {
+        err_printf(errmsg, "restore %s: %s", path, strerror(errno));
+        unlink(tmp);
+        return WR_IOERR;
+    }
+    return 0;
+}
+
+int fsm_restore(struct fsm *f, const void *buf, size_t len, char *errmsg)
+{
+    struct restored *dbs;
+    unsigned n;
+    int rv;
+
+    rv = restore_parse(buf, len, &dbs, &n, errmsg);
+    if (rv != 0) {
+        err_wrap(errmsg, "restore");
+        return rv;
+    }
+    /* Every connection goes: their caches describe the old content. */
+    for (struct fsm_db *db = f->dbs; db != NULL; db = db->next) {
+        if (db->vdb != NULL) {
+            vfs_abort_any(db->vdb);
+        }
+        db_close_conn(db);
+    }
+    for (struct fsm_db *db = f->dbs; db != NULL; db = db->next) {
+        bool kept = false;
+        for (unsigned i = 0; i < n; i++) {
+            kept |= strcmp(dbs[i].name, db->name) == 0;
+        }
+        if (!kept && db->exists) {
+            if (unlink(db->path) != 0 && errno != ENOENT) {
+                err_printf(errmsg, "restore: remove %s: %s", db->path,
+                           strerror(errno));
+                rv = WR_IOERR;
+                goto out;
+            }
+            db->exists = false;
+            if (db->vdb != NULL) {
+                vfs_db_reset(db->vdb);
+            }
+        }
+    }
+    for (unsigned i = 0; i < n; i++) {
+        struct fsm_db *db;
+        char path[PATH_MAX];
+        if (snprintf(path, sizeof path, "%s/%s", f->dir, dbs[i].name) >=
+            (int)sizeof path) {
+            err_printf(errmsg, "restore: path too long");
+            rv = WR_IOERR;
+            goto out;
+        }
+        rv = restore_file(path, &dbs[i], errmsg);
+        if (rv != 0) {
+            goto out;
+        }
+        db = db_find(f, dbs[i].name);
+        if (db != NULL && db->vdb != NULL) {
+            vfs_db_reset(db->vdb);
+        }
+        rv = fsm_db_open(f, dbs[i].name, &db, errmsg);
+        if (rv != 0) {
+            err_wrap(errmsg, "restore");
+            goto out;
+        }
+    }
+    f->log_bytes = 0;
+out:
+    free(dbs);
+    return rv;
+}
