@@ -40,13 +40,21 @@
  * are cleaned by SQLite itself on the next append (walCleanupHash).
  *
  * Append (apply on nodes that did not capture the transaction) builds frame
- * headers with this node's salts and running checksum, then marks the
- * wal-index header invalid (isInit = 0 in both copies) so the next reader
- * rebuilds the index from the WAL (walIndexRecover verifies every checksum,
- * so they must be right). Recovery needs every lock slot from the checkpoint
- * lock up, so it must not be started while another connection is inside a
- * read transaction; the node never leaves a statement open across an event
- * loop turn.
+ * headers with this node's salts and running checksum, then brings the
+ * wal-index up to date the way SQLite's own commit does (walIndexAppend and
+ * walIndexWriteHdr): a page-number entry and a hash slot per frame, then a
+ * new header. The wal-index layout: 32 KiB blocks; block 0 starts with the
+ * two header copies and the checkpoint info (136 bytes), then 4062 u32 page
+ * numbers; every later block holds 4096; each block ends with 8192 u16 hash
+ * slots keyed by (page number × 383) mod 8192 with linear probing, holding
+ * the frame's index within the block. When the index is not in the expected
+ * state (never built, a fresh WAL, stale slots left by an aborted
+ * transaction), the header is marked invalid instead (isInit = 0 in both
+ * copies) and the next reader rebuilds the index from the WAL with
+ * walIndexRecover, which verifies every checksum. Recovery needs every lock
+ * slot from the checkpoint lock up, so it must not be started while another
+ * connection is inside a read transaction; the node never leaves a statement
+ * open across an event-loop turn.
  */
 #include "vfs.h"
 
@@ -67,6 +75,11 @@
 #define WAL_VERSION 3007000u
 #define WALINDEX_HDR_SIZE 48
 #define WRITE_LOCK 0
+#define WALINDEX_BLOCK 32768
+#define WALINDEX_PREFIX 136 /* Two header copies and WalCkptInfo. */
+#define HASH_NPAGE 4096
+#define HASH_NPAGE_ONE (HASH_NPAGE - WALINDEX_PREFIX / 4)
+#define HASH_NSLOT 8192
 
 struct frame {
     uint8_t hdr[FRAME_HDR_SIZE];
@@ -363,6 +376,120 @@ static void shm_invalidate(struct vfs_db *db)
     }
 }
 
+static int shm_map(struct vfs_db *db, int region, int size, int extend,
+                   void volatile **out)
+{
+    struct shm *s = &db->shm;
+
+    if (s->region_size == 0) {
+        s->region_size = (unsigned)size;
+    } else if (s->region_size != (unsigned)size) {
+        return SQLITE_IOERR_SHMMAP;
+    }
+    if ((unsigned)region >= s->n_regions) {
+        if (!extend) {
+            *out = NULL;
+            return SQLITE_OK;
+        }
+        uint8_t **regions =
+            realloc(s->regions, ((size_t)region + 1) * sizeof *regions);
+        if (regions == NULL) {
+            return SQLITE_NOMEM;
+        }
+        s->regions = regions;
+        while (s->n_regions <= (unsigned)region) {
+            s->regions[s->n_regions] = calloc(1, s->region_size);
+            if (s->regions[s->n_regions] == NULL) {
+                return SQLITE_NOMEM;
+            }
+            s->n_regions++;
+        }
+    }
+    *out = s->regions[region];
+    return SQLITE_OK;
+}
+
+/* True if the wal-index header is valid and describes exactly the first @n
+ * committed frames of the WAL, so frames can be indexed incrementally. */
+static bool index_current(struct vfs_db *db, unsigned n)
+{
+    uint8_t *h = shm_header(db);
+    uint32_t s[2] = {0, 0};
+
+    if (h == NULL || db->shm.region_size != WALINDEX_BLOCK || n == 0 ||
+        memcmp(h, h + WALINDEX_HDR_SIZE, WALINDEX_HDR_SIZE) != 0 ||
+        h[12] != 1 || h[13] != (host_big_endian() ? 1 : 0) ||
+        load32(h + 16) != n ||
+        memcmp(h + 32, db->wal.hdr + 16, 8) != 0) {
+        return false;
+    }
+    wal_checksum(h, 40, s);
+    return s[0] == load32(h + 40) && s[1] == load32(h + 44);
+}
+
+/* Index frame @frame (1-based) holding page @pgno, as walIndexAppend()
+ * does. Returns false when the block holds stale entries or is full of
+ * collisions: then the caller lets SQLite rebuild the index. */
+static bool index_append(struct vfs_db *db, uint32_t frame, uint32_t pgno)
+{
+    unsigned block = (frame + HASH_NPAGE - HASH_NPAGE_ONE - 1) / HASH_NPAGE;
+    void volatile *region;
+    uint32_t *pgnos;
+    uint16_t *slots;
+    uint32_t zero;
+
+    if (shm_map(db, (int)block, WALINDEX_BLOCK, 1, &region) != SQLITE_OK) {
+        return false;
+    }
+    pgnos = (uint32_t *)(uintptr_t)region;
+    slots = (uint16_t *)(pgnos + HASH_NPAGE);
+    if (block == 0) {
+        pgnos += WALINDEX_PREFIX / 4;
+        zero = 0;
+    } else {
+        zero = HASH_NPAGE_ONE + (block - 1) * HASH_NPAGE;
+    }
+    unsigned idx = frame - zero;
+    if (idx == 1) {
+        memset(pgnos, 0, (size_t)((uint8_t *)(slots + HASH_NSLOT) -
+                                  (uint8_t *)pgnos));
+    }
+    if (pgnos[idx - 1] != 0) {
+        return false;
+    }
+    unsigned key = (pgno * 383u) & (HASH_NSLOT - 1);
+    for (unsigned collide = idx; slots[key] != 0;
+         key = (key + 1) & (HASH_NSLOT - 1)) {
+        if (collide-- == 0) {
+            return false;
+        }
+    }
+    pgnos[idx - 1] = pgno;
+    slots[key] = (uint16_t)idx;
+    return true;
+}
+
+/* Publish frames appended after @first: the header SQLite would write. */
+static void index_publish(struct vfs_db *db)
+{
+    struct wal *w = &db->wal;
+    uint8_t h[WALINDEX_HDR_SIZE];
+    uint32_t s[2] = {0, 0};
+
+    memcpy(h, shm_header(db), sizeof h);
+    store32(h + 8, load32(h + 8) + 1);
+    store32(h + 16, w->n_committed);
+    store32(h + 20, get_be32(w->frames[w->n_committed - 1]->hdr + 4));
+    wal_last_checksum(w, w->n_committed, s);
+    store32(h + 24, s[0]);
+    store32(h + 28, s[1]);
+    s[0] = s[1] = 0;
+    wal_checksum(h, 40, s);
+    store32(h + 40, s[0]);
+    store32(h + 44, s[1]);
+    shm_write_header(db, h);
+}
+
 /* The connection that wrote frames released the WAL write lock. Returns true
  * if the lock must stay held because a transaction is now pending. */
 static bool capture(struct vfs_db *db)
@@ -428,39 +555,6 @@ static int shm_lock(struct vfs_db *db, int ofst, int n, int flags)
             s->shared[i]--;
         }
     }
-    return SQLITE_OK;
-}
-
-static int shm_map(struct vfs_db *db, int region, int size, int extend,
-                   void volatile **out)
-{
-    struct shm *s = &db->shm;
-
-    if (s->region_size == 0) {
-        s->region_size = (unsigned)size;
-    } else if (s->region_size != (unsigned)size) {
-        return SQLITE_IOERR_SHMMAP;
-    }
-    if ((unsigned)region >= s->n_regions) {
-        if (!extend) {
-            *out = NULL;
-            return SQLITE_OK;
-        }
-        uint8_t **regions =
-            realloc(s->regions, ((size_t)region + 1) * sizeof *regions);
-        if (regions == NULL) {
-            return SQLITE_NOMEM;
-        }
-        s->regions = regions;
-        while (s->n_regions <= (unsigned)region) {
-            s->regions[s->n_regions] = calloc(1, s->region_size);
-            if (s->regions[s->n_regions] == NULL) {
-                return SQLITE_NOMEM;
-            }
-            s->n_regions++;
-        }
-    }
-    *out = s->regions[region];
     return SQLITE_OK;
 }
 
@@ -1146,6 +1240,7 @@ int vfs_append(struct vfs_db *db,
                VFS_PAGE_SIZE);
         w->frames[w->n_frames++] = fr;
     }
+    bool incremental = index_current(db, first);
     if (first == 0) {
         wal_start(db->vfs, w);
     }
@@ -1159,9 +1254,14 @@ int vfs_append(struct vfs_db *db,
         wal_checksum(fr->page, VFS_PAGE_SIZE, s);
         put_be32(fr->hdr + 16, s[0]);
         put_be32(fr->hdr + 20, s[1]);
+        incremental = incremental && index_append(db, i + 1, page_nos[i - first]);
     }
     w->n_committed = w->n_frames;
-    shm_invalidate(db);
+    if (incremental) {
+        index_publish(db);
+    } else {
+        shm_invalidate(db);
+    }
     return 0;
 }
 
