@@ -37,8 +37,8 @@ static void die(const char *what, const char *msg)
 static void random_text(char *out, size_t n, unsigned *seed, bool half_same)
 {
     for (size_t i = 0; i < n; i++) {
-        out[i] = half_same && i < n / 2 ? 'a'
-                                        : (char)('a' + rand_r(seed) % 26);
+        int c = half_same && i < n / 2 ? 'a' : 'a' + rand_r(seed) % 26;
+        out[i] = (char)c;
     }
     out[n] = '\0';
 }

@@ -67,6 +67,7 @@ struct exec {
     struct batch *batches; /* In flight, at most one per database. */
     bool closing;          /* exec_destroy() is answering requests. */
     enum auth_mode mode;
+    bool vacuuming;            /* A lone VACUUM request is running. */
     char deny[WR_ERRMSG_SIZE]; /* Why the authorizer refused, if it did. */
 };
 
@@ -100,6 +101,9 @@ static int authorize_cb(void *arg,
     switch (action) {
         case SQLITE_TRANSACTION:
         case SQLITE_SAVEPOINT:
+            if (e->vacuuming) {
+                return SQLITE_OK; /* VACUUM's own transaction. */
+            }
             if (e->mode == AUTH_WRITE) {
                 err_printf(e->deny,
                            "%s is not allowed in a request: each request "
@@ -115,6 +119,14 @@ static int authorize_cb(void *arg,
             return SQLITE_DENY;
         case SQLITE_ATTACH:
         case SQLITE_DETACH:
+            /* VACUUM attaches its scratch database ("" AS vacuum_db) and
+             * detaches it; VACUUM INTO 'file' would write a file on this
+             * node only, and stays refused. */
+            if (e->vacuuming && arg1 != NULL &&
+                (action == SQLITE_ATTACH ? arg1[0] == '\0'
+                                         : strcmp(arg1, "vacuum_db") == 0)) {
+                return SQLITE_OK;
+            }
             err_printf(e->deny,
                        "ATTACH and DETACH are not allowed: every database is "
                        "replicated on its own and reached by its own name");
@@ -563,6 +575,35 @@ static int check_deferred_fks(sqlite3 *conn, struct exec_req *req)
     return WR_SQL;
 }
 
+/* True if @sql starts with the VACUUM keyword (after blanks and comments). */
+static bool is_vacuum(const char *sql)
+{
+    const char *p = sql;
+    for (;;) {
+        while (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r' ||
+               *p == '\f') {
+            p++;
+        }
+        if (p[0] == '-' && p[1] == '-') {
+            p = strchr(p, '\n');
+            if (p == NULL) {
+                return false;
+            }
+        } else if (p[0] == '/' && p[1] == '*') {
+            p = strstr(p + 2, "*/");
+            if (p == NULL) {
+                return false;
+            }
+            p += 2;
+        } else {
+            break;
+        }
+    }
+    return sqlite3_strnicmp(p, "VACUUM", 6) == 0 &&
+           !(p[6] == '_' || (p[6] >= '0' && p[6] <= '9') ||
+             (p[6] >= 'a' && p[6] <= 'z') || (p[6] >= 'A' && p[6] <= 'Z'));
+}
+
 /* Run every request that has not failed yet as one committed transaction.
  * Returns 0 when it committed; -1 when a request rolled the whole
  * transaction back (that request has failed on its own: run again); or a
@@ -576,8 +617,17 @@ static int run_batch(struct exec *e,
                      unsigned *killer,
                      char *errmsg)
 {
+    bool any_ok = false;
     int rv;
 
+    if (n == 1 && is_vacuum(reqs[0]->sql)) {
+        /* VACUUM cannot run inside a transaction; alone in its batch it
+         * commits (or fails) on its own, and is captured like any other. */
+        e->vacuuming = true;
+        run_write_req(e, conn, reqs[0]);
+        e->vacuuming = false;
+        return 0;
+    }
     rv = exec_internal(e, conn, "BEGIN", errmsg);
     if (rv != 0) {
         return rv;
@@ -610,13 +660,17 @@ static int run_batch(struct exec *e,
             err_wrap(errmsg, "the transaction was rolled back");
             return rv != 0 ? code : WR_INVALID;
         }
+        any_ok |= rv == 0;
         rv = exec_internal(e, conn, rv == 0 ? RELEASE_SQL : UNDO_SQL,
                            errmsg);
         if (rv != 0) {
             goto err_rollback;
         }
     }
-    rv = exec_internal(e, conn, "COMMIT", errmsg);
+    /* When every request failed, committing would still write page 1 (a
+     * WAL commit needs at least one frame): roll back, and the batch goes
+     * through the log as a barrier. */
+    rv = exec_internal(e, conn, any_ok ? "COMMIT" : "ROLLBACK", errmsg);
     if (rv != 0) {
         goto err_rollback;
     }
@@ -809,6 +863,13 @@ int exec_write(struct exec *e,
     rv = check_reqs(reqs, n, errmsg);
     if (rv != 0) {
         return rv;
+    }
+    for (unsigned i = 0; n > 1 && i < n; i++) {
+        if (is_vacuum(reqs[i]->sql)) {
+            err_printf(errmsg, "request %u: VACUUM cannot share a batch with "
+                       "other requests", i + 1);
+            return WR_INVALID;
+        }
     }
     if (exec_busy(e, name)) {
         err_printf(errmsg, "database \"%s\" has a batch in flight", name);

@@ -11,7 +11,9 @@
  * one completed (exec_busy() says so), so each batch sees the one before it.
  *
  * A batch whose requests changed no page still goes through the log (a
- * barrier), so its results are as linearizable as any write.
+ * barrier), so its results are as linearizable as any write. VACUUM cannot
+ * run inside a transaction: it must be the only request of its batch, and
+ * then runs on its own.
  *
  * Everything runs on the node's event-loop thread.
  */

@@ -403,11 +403,29 @@ int fsm_poll(struct fsm_db *db, void **cmd, size_t *len, uint64_t *tx_id,
     return 0;
 }
 
-void fsm_abort(struct fsm_db *db, uint64_t tx_id)
+/* Drop @db's pending transaction (@tx_id, or any when @any) and the
+ * connection that made it. The connection goes because it still believes in
+ * what the transaction did: its cached schema, for one, carries the bumped
+ * schema cookie, and a later DDL from another leader that brings the file to
+ * the same cookie would leave it with the wrong schema for good. */
+static void drop_pending(struct fsm_db *db, uint64_t tx_id, bool any)
 {
-    if (db->vdb != NULL) {
+    if (db->vdb == NULL || !vfs_pending(db->vdb)) {
+        return;
+    }
+    if (any) {
+        vfs_abort_any(db->vdb);
+    } else {
         vfs_abort(db->vdb, tx_id);
     }
+    if (!vfs_pending(db->vdb)) {
+        db_close_conn(db);
+    }
+}
+
+void fsm_abort(struct fsm_db *db, uint64_t tx_id)
+{
+    drop_pending(db, tx_id, false);
 }
 
 static int checkpoint(struct fsm_db *db)
@@ -457,7 +475,7 @@ int fsm_apply(struct fsm *f, const void *buf, size_t len, char *errmsg)
             /* Ours was superseded: another leader's entry won this index. */
             log_info("fsm: %s: pending transaction dropped for a newer "
                      "leader's entry", db->name);
-            vfs_abort_any(db->vdb);
+            drop_pending(db, 0, true);
         }
         rv = vfs_append(db->vdb, cmd.frames.commit_size, cmd.frames.n_pages,
                         cmd.frames.page_nos, cmd.frames.pages);

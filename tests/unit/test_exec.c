@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <sys/stat.h>
 
 #include "fsm/exec.h"
@@ -762,6 +763,66 @@ static void no_page_change_goes_through_a_barrier(void **state)
     }
 }
 
+/* A batch whose every request fails changes nothing and is replicated as a
+ * barrier, not as a commit of page 1. */
+static void all_failed_batch_is_a_barrier(void **state)
+{
+    struct fixture *t = *state;
+    struct exec_req r[2];
+    struct exec_req *reqs[] = {&r[0], &r[1]};
+    int calls[2] = {0};
+
+    write1(t, "CREATE TABLE t (x INTEGER UNIQUE)");
+    write1(t, "INSERT INTO t VALUES (1)");
+    req_init(&r[0], "INSERT INTO t VALUES (2); INSERT INTO t VALUES (1)",
+             &calls[0]);
+    req_init(&r[1], "INSERT INTO nowhere VALUES (1)", &calls[1]);
+    assert_int_equal(write_batch(t, reqs, 2), 0);
+    assert_true(t->fk.last_was_barrier);
+    fake_apply_next(&t->fk);
+    assert_int_equal(r[0].status, WR_SQL);
+    assert_int_equal(r[1].status, WR_SQL);
+    assert_true(r[0].definite && r[1].definite);
+    assert_int_equal(read_int(t, "SELECT count(*) FROM t"), 1);
+    for (int i = 0; i < 2; i++) {
+        exec_req_close(&r[i]);
+    }
+}
+
+/* VACUUM runs alone and is replicated like any write; it may not share a
+ * batch, and VACUUM INTO (a file on one node) is refused. */
+static void vacuum_runs_alone(void **state)
+{
+    struct fixture *t = *state;
+    struct exec_req r[2];
+    struct exec_req *reqs[] = {&r[0], &r[1]};
+    int calls[2] = {0};
+    char errmsg[WR_ERRMSG_SIZE] = "";
+
+    write1(t, "CREATE TABLE t (x)");
+    write1(t, "WITH RECURSIVE c(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM c "
+              "WHERE i < 300) INSERT INTO t SELECT randomblob(2000) FROM c");
+    write1(t, "DELETE FROM t WHERE rowid > 10");
+    int64_t before = read_int(t, "PRAGMA page_count");
+    write1(t, "  -- compact\n VACUUM");
+    assert_true(read_int(t, "PRAGMA page_count") < before / 4);
+    assert_int_equal(read_int(t, "SELECT count(*) FROM t"), 10);
+
+    req_init(&r[0], "INSERT INTO t VALUES (1)", &calls[0]);
+    req_init(&r[1], "vacuum", &calls[1]);
+    assert_int_equal(exec_write(t->e, DB, reqs, 2, errmsg), WR_INVALID);
+    assert_contains(errmsg, "VACUUM cannot share a batch");
+    assert_int_equal(calls[0] + calls[1], 0);
+
+    req_init(&r[0], "VACUUM INTO '/tmp/walraft-vacuum-into.db'", &calls[0]);
+    assert_int_equal(write_batch(t, reqs, 1), 0);
+    fake_apply_next(&t->fk);
+    assert_int_equal(r[0].status, WR_SQL);
+    assert_contains(r[0].errmsg, "ATTACH and DETACH are not allowed");
+    assert_int_equal(access("/tmp/walraft-vacuum-into.db", F_OK), -1);
+    exec_req_close(&r[0]);
+}
+
 /* One request's INSERT OR ROLLBACK conflict rolls back the whole SQLite
  * transaction: that request fails on its own and the others still commit. */
 static void insert_or_rollback_fails_only_that_request(void **state)
@@ -1126,6 +1187,8 @@ int main(void)
         T(param_count_mismatch_fails_that_request),
         T(no_page_change_goes_through_a_barrier),
         T(insert_or_rollback_fails_only_that_request),
+        T(all_failed_batch_is_a_barrier),
+        T(vacuum_runs_alone),
         T(results_do_not_leak_between_requests),
         T(guarded_statements_in_request_are_refused),
         T(deferred_fk_violation_fails_only_that_request),

@@ -1,0 +1,323 @@
+/*
+ * The raft_fsm adapter (see fsm_adapter.h for the contract).
+ *
+ * Facts about libraft 0.15.0 this file relies on, checked in the v0.15.0
+ * source (src/replication.c, src/snapshot.c, src/start.c, src/log.c,
+ * src/fixture.c):
+ *
+ * - Index at apply time. replicationApply() walks
+ *   `for (index = r->last_applied + 1; index <= r->commit_index; index++)`,
+ *   calls applyCommand(r, index, &entry->buf) for RAFT_COMMAND entries only
+ *   (barriers and configuration changes never reach the fsm) and sets
+ *   r->last_applied = index only after apply returned 0. So the entry being
+ *   applied is r->last_applied + 1. applyCommand() fires the proposing
+ *   leader's raft_apply callback right after apply, with *result.
+ *
+ * - Term of the entry. No public function returns an entry's term. The
+ *   buffer libraft passes to apply is &entry->buf of the entry in r->log,
+ *   and struct raft_log (public in raft.h) is a circular buffer whose slot
+ *   for index i is (front + i - 1 - offset) % size (log.c: locateEntry).
+ *   entry_term() reads that slot and uses its term only if the slot's
+ *   buffer is the very buffer being applied; otherwise it reports term 0.
+ *
+ * - Snapshot buffers with fsm version 2. takeSnapshot() sets
+ *   pending.index = r->last_applied and calls fsm->snapshot(&bufs, &n_bufs)
+ *   on the loop thread. RAFT_BUSY is ignored ("retry next time"); any
+ *   other error is returned by replicationApply() and can make the node
+ *   unavailable, so this adapter answers RAFT_BUSY for every transient
+ *   failure. On success the buffers are handed to io->snapshot_put(), which
+ *   may read them from another thread until its callback. Whether the put
+ *   succeeds or fails (takeSnapshotCb, putSnapshot), takeSnapshotClose()
+ *   then calls fsm->snapshot_finalize(&bufs, &n_bufs) when it is set and
+ *   the version is 2 or more, and frees nothing itself: the array and every
+ *   base stay owned by the fsm, which releases them in snapshot_finalize.
+ *   (With version 1, or a NULL snapshot_finalize, libraft would raft_free()
+ *   each base and the array.) So the raft_buffer array built here is ours
+ *   and is freed in finalize, together with fsm_snapshot_finalize().
+ *
+ * - Restore buffer. fsm->restore(&snapshot->bufs[0]) is called with one
+ *   buffer (snapshotRestore asserts n_bufs == 1) allocated with
+ *   raft_malloc(). On success, libraft frees only the bufs array: "ownership
+ *   [of the data buffer] has been transferred to the fsm", so restore must
+ *   raft_free(buf->base). On failure libraft frees it itself
+ *   (installSnapshotCb's discard path, snapshotDestroy() at start), so
+ *   restore must not.
+ *
+ * - An error returned by apply is retried forever (libraft.md section 3), so
+ *   apply always returns 0 and sets *result = NULL (a result is only ever
+ *   delivered on the proposing leader, and anything allocated elsewhere
+ *   would leak).
+ */
+#include "fsm_adapter.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../lib/log.h"
+
+static void default_fatal(void *arg, const char *msg)
+{
+    (void)arg;
+    log_error("state machine: %s; stopping the node", msg);
+    exit(1);
+}
+
+uint64_t fsm_adapter_hash(const void *buf, size_t len)
+{
+    const unsigned char *p = buf;
+    uint64_t h = 0xcbf29ce484222325ULL;
+    size_t i;
+
+    for (i = 0; i < len; i++) {
+        h ^= p[i];
+        h *= 0x100000001b3ULL;
+    }
+    return h;
+}
+
+/* Stop the node: remember why, then hand over to the hook. */
+static void stop(struct fsm_adapter *a, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+static void stop(struct fsm_adapter *a, const char *fmt, ...)
+{
+    va_list ap;
+
+    if (a->stopped_) {
+        return;
+    }
+    a->stopped_ = true;
+    va_start(ap, fmt);
+    vsnprintf(a->fatal_msg_, sizeof a->fatal_msg_, fmt, ap);
+    va_end(ap);
+    a->config_.fatal(a->config_.fatal_arg, a->fatal_msg_);
+}
+
+/* Term of the entry at @index whose buffer libraft handed us as @buf, or 0. */
+static raft_term entry_term(const struct raft *r,
+                            raft_index index,
+                            const struct raft_buffer *buf)
+{
+    const struct raft_log *l = &r->log;
+    size_t n;
+    size_t pos;
+
+    if (l->entries == NULL || l->size == 0 || index <= l->offset) {
+        return 0;
+    }
+    n = l->back >= l->front ? l->back - l->front : l->size - l->front + l->back;
+    if (index - l->offset > n) {
+        return 0;
+    }
+    pos = (l->front + (size_t)(index - 1 - l->offset)) % l->size;
+    if (&l->entries[pos].buf != buf) {
+        return 0;
+    }
+    return l->entries[pos].term;
+}
+
+static int apply_cb(struct raft_fsm *rf,
+                    const struct raft_buffer *buf,
+                    void **result)
+{
+    struct fsm_adapter *a = rf->data;
+    char errmsg[WR_ERRMSG_SIZE];
+    raft_index index = 0;
+    raft_term term = 0;
+    int rv;
+
+    *result = NULL;
+    if (a->stopped_) {
+        return 0;
+    }
+    if (a->raft_ != NULL) {
+        index = a->raft_->last_applied + 1;
+        term = entry_term(a->raft_, index, buf);
+        if (a->last_index_ != 0 && index <= a->last_index_) {
+            stop(a,
+                 "apply entry %llu: index already applied (last %llu)",
+                 (unsigned long long)index,
+                 (unsigned long long)a->last_index_);
+            return 0;
+        }
+    }
+
+    errmsg[0] = '\0';
+    rv = fsm_apply(a->fsm_, buf->base, buf->len, errmsg);
+    if (rv != 0) {
+        stop(a,
+             "apply entry %llu (term %llu, %zu bytes): %s: %s",
+             (unsigned long long)index, (unsigned long long)term, buf->len,
+             err_str(rv), errmsg);
+        return 0;
+    }
+    a->last_index_ = index;
+
+    if (a->config_.on_applied != NULL) {
+        a->config_.on_applied(a->config_.on_applied_arg, index, term,
+                              fsm_adapter_hash(buf->base, buf->len));
+    }
+    if (a->config_.on_command != NULL) {
+        a->config_.on_command(a->config_.on_command_arg, index, buf->base,
+                              buf->len);
+    }
+    return 0;
+}
+
+static int snapshot_cb(struct raft_fsm *rf,
+                       struct raft_buffer *bufs[],
+                       unsigned *n_bufs)
+{
+    struct fsm_adapter *a = rf->data;
+    const struct raft *r = a->raft_;
+    char errmsg[WR_ERRMSG_SIZE];
+    struct fsm_buf *fbufs;
+    struct raft_buffer *rbufs;
+    unsigned n;
+    unsigned i;
+    int rv;
+
+    *bufs = NULL;
+    *n_bufs = 0;
+    if (a->stopped_ || r == NULL || a->snap_fsm_bufs_ != NULL) {
+        return RAFT_BUSY;
+    }
+    /* A snapshot taken now would carry a configuration that may never be
+     * committed, labelled with the committed index (catalogue C9). */
+    if (r->configuration_uncommitted_index != 0 ||
+        r->configuration_index > r->last_applied) {
+        return RAFT_BUSY;
+    }
+
+    errmsg[0] = '\0';
+    rv = fsm_snapshot(a->fsm_, &fbufs, &n, errmsg);
+    if (rv == WR_BUSY) {
+        return RAFT_BUSY;
+    }
+    if (rv != 0) {
+        /* Any other code would reach replicationApply()'s caller and could
+         * make the node unavailable; a snapshot can wait. */
+        log_warn("snapshot at %llu: %s: %s; will retry",
+                 (unsigned long long)r->last_applied, err_str(rv), errmsg);
+        return RAFT_BUSY;
+    }
+
+    rbufs = malloc((n > 0 ? n : 1) * sizeof *rbufs);
+    if (rbufs == NULL) {
+        fsm_snapshot_finalize(a->fsm_, fbufs, n);
+        return RAFT_BUSY;
+    }
+    for (i = 0; i < n; i++) {
+        rbufs[i].base = fbufs[i].base;
+        rbufs[i].len = fbufs[i].len;
+    }
+    a->snap_fsm_bufs_ = fbufs;
+    a->snap_n_bufs_ = n;
+    a->snap_raft_bufs_ = rbufs;
+    *bufs = rbufs;
+    *n_bufs = n;
+    return 0;
+}
+
+static void release_snapshot(struct fsm_adapter *a)
+{
+    if (a->snap_raft_bufs_ == NULL) {
+        return;
+    }
+    fsm_snapshot_finalize(a->fsm_, a->snap_fsm_bufs_, a->snap_n_bufs_);
+    free(a->snap_raft_bufs_);
+    a->snap_fsm_bufs_ = NULL;
+    a->snap_raft_bufs_ = NULL;
+    a->snap_n_bufs_ = 0;
+}
+
+static int snapshot_finalize_cb(struct raft_fsm *rf,
+                                struct raft_buffer *bufs[],
+                                unsigned *n_bufs)
+{
+    struct fsm_adapter *a = rf->data;
+
+    if (*bufs != a->snap_raft_bufs_) {
+        /* Not the snapshot we handed out: leave it alone. */
+        log_warn("snapshot finalize: unknown buffers, ignored");
+        return 0;
+    }
+    release_snapshot(a);
+    *bufs = NULL;
+    *n_bufs = 0;
+    return 0;
+}
+
+static int restore_cb(struct raft_fsm *rf, struct raft_buffer *buf)
+{
+    struct fsm_adapter *a = rf->data;
+    char errmsg[WR_ERRMSG_SIZE];
+    int rv;
+
+    if (a->stopped_) {
+        return RAFT_SHUTDOWN; /* libraft frees the buffer. */
+    }
+    errmsg[0] = '\0';
+    rv = fsm_restore(a->fsm_, buf->base, buf->len, errmsg);
+    if (rv != 0) {
+        /* A snapshot we cannot load would be sent again and again; stop the
+         * node instead, as for a command. */
+        stop(a, "restore snapshot (%zu bytes): %s: %s", buf->len,
+             err_str(rv), errmsg);
+        return rv == WR_CORRUPT ? RAFT_CORRUPT : RAFT_IOERR;
+    }
+    raft_free(buf->base);
+    buf->base = NULL;
+    /* libraft sets last_applied to the snapshot's index after we return, and
+     * applies from the entry after it. */
+    a->last_index_ = 0;
+    return 0;
+}
+
+void fsm_adapter_init(struct fsm_adapter *a,
+                      struct fsm *f,
+                      const struct fsm_adapter_config *config)
+{
+    memset(a, 0, sizeof *a);
+    a->fsm_ = f;
+    if (config != NULL) {
+        a->config_ = *config;
+    }
+    if (a->config_.fatal == NULL) {
+        a->config_.fatal = default_fatal;
+        a->config_.fatal_arg = NULL;
+    }
+    a->raft_fsm.version = 2;
+    a->raft_fsm.data = a;
+    a->raft_fsm.apply = apply_cb;
+    a->raft_fsm.snapshot = snapshot_cb;
+    a->raft_fsm.restore = restore_cb;
+    a->raft_fsm.snapshot_finalize = snapshot_finalize_cb;
+    a->raft_fsm.snapshot_async = NULL;
+}
+
+void fsm_adapter_set_raft(struct fsm_adapter *a, struct raft *r)
+{
+    a->raft_ = r;
+}
+
+void fsm_adapter_close(struct fsm_adapter *a)
+{
+    release_snapshot(a);
+}
+
+bool fsm_adapter_stopped(const struct fsm_adapter *a)
+{
+    return a->stopped_;
+}
+
+const char *fsm_adapter_fatal_msg(const struct fsm_adapter *a)
+{
+    return a->fatal_msg_;
+}
+
+struct fsm_adapter *fsm_adapter_from_raft_fsm(struct raft_fsm *rf)
+{
+    return rf->data;
+}
