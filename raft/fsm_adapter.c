@@ -55,6 +55,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../lib/crc32c.h"
 #include "../lib/log.h"
 
 static void default_fatal(void *arg, const char *msg)
@@ -66,15 +67,9 @@ static void default_fatal(void *arg, const char *msg)
 
 uint64_t fsm_adapter_hash(const void *buf, size_t len)
 {
-    const unsigned char *p = buf;
-    uint64_t h = 0xcbf29ce484222325ULL;
-    size_t i;
-
-    for (i = 0; i < len; i++) {
-        h ^= p[i];
-        h *= 0x100000001b3ULL;
-    }
-    return h;
+    /* CRC-32C of the bytes and their length: cheap enough to keep on in
+     * the fault harness (about 2 GB/s), and enough to tell entries apart. */
+    return (uint64_t)crc32c(0, buf, len) << 32 | (uint32_t)len;
 }
 
 /* Stop the node: remember why, then hand over to the hook. */

@@ -102,7 +102,8 @@ const char *fsm_adapter_fatal_msg(const struct fsm_adapter *a);
  * fsm_adapter_init(). */
 struct fsm_adapter *fsm_adapter_from_raft_fsm(struct raft_fsm *rf);
 
-/* 64-bit FNV-1a hash of @len bytes at @buf, as reported to on_applied. */
+/* Hash of @len bytes at @buf (CRC-32C and length), as reported to
+ * on_applied. */
 uint64_t fsm_adapter_hash(const void *buf, size_t len);
 
 #endif /* WR_RAFT_FSM_ADAPTER_H */
