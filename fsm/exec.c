@@ -853,7 +853,7 @@ int exec_write(struct exec *e,
     bool *skip;
     void *cmd = NULL;
     size_t len = 0;
-    unsigned killer;
+    unsigned killer = 0;
     int rv;
 
     if (e->closing) {
