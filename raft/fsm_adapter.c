@@ -182,12 +182,14 @@ static int snapshot_cb(struct raft_fsm *rf,
      * committed, labelled with the committed index (catalogue C9). */
     if (r->configuration_uncommitted_index != 0 ||
         r->configuration_index > r->last_applied) {
+        a->stats_.refused_config++;
         return RAFT_BUSY;
     }
 
     errmsg[0] = '\0';
     rv = fsm_snapshot(a->fsm_, &fbufs, &n, errmsg);
     if (rv == WR_BUSY) {
+        a->stats_.refused_fsm++;
         return RAFT_BUSY;
     }
     if (rv != 0) {
@@ -212,7 +214,13 @@ static int snapshot_cb(struct raft_fsm *rf,
     a->snap_raft_bufs_ = rbufs;
     *bufs = rbufs;
     *n_bufs = n;
+    a->stats_.snapshots_taken++;
     return 0;
+}
+
+const struct fsm_adapter_stats *fsm_adapter_stats(const struct fsm_adapter *a)
+{
+    return &a->stats_;
 }
 
 static void release_snapshot(struct fsm_adapter *a)
@@ -264,6 +272,7 @@ static int restore_cb(struct raft_fsm *rf, struct raft_buffer *buf)
     }
     raft_free(buf->base);
     buf->base = NULL;
+    a->stats_.restores++;
     /* libraft sets last_applied to the snapshot's index after we return, and
      * applies from the entry after it. */
     a->last_index_ = 0;

@@ -59,6 +59,16 @@ struct fsm_adapter_config {
 /* Caller-allocated. Hand &a->raft_fsm to raft_init() (or
  * raft_fixture_grow()); it must stay at the same address until the raft
  * instance is closed. */
+/* What the adapter did with libraft's snapshot requests. */
+struct fsm_adapter_stats {
+    unsigned long long snapshots_taken;
+    unsigned long long refused_config;  /* A membership change was not yet
+                                           committed and applied (C9). */
+    unsigned long long refused_fsm;     /* The fsm said not now (size
+                                           policy, or one in progress). */
+    unsigned long long restores;
+};
+
 struct fsm_adapter {
     struct raft_fsm raft_fsm;
     /* Private. */
@@ -73,7 +83,11 @@ struct fsm_adapter {
     struct raft_buffer *snap_raft_bufs_;
     /* Last applied index seen, to check that each index is applied once. */
     raft_index last_index_;
+    struct fsm_adapter_stats stats_;
 };
+
+/* Counters since fsm_adapter_init(); valid while @a is. */
+const struct fsm_adapter_stats *fsm_adapter_stats(const struct fsm_adapter *a);
 
 /* Initialize @a over @f. No reference to @config is kept (its fields are
  * copied); @config may be NULL for the defaults. @f must outlive the adapter

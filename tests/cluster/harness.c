@@ -458,6 +458,16 @@ static void node_init(struct cluster *c, unsigned i)
     c->n = i + 1;
     fix_fixture_io(node, &c->fixture.servers[i].io);
     r = raft_fixture_get(&c->fixture, i);
+    /* The decorator goes over everything else, as in the node. */
+    rv = raft_io_guard_install(&node->guard, r,
+                               &(struct raft_io_guard_config){
+                                   .on_fatal = fatal_cb,
+                                   .on_fatal_arg = node,
+                               });
+    if (rv != 0) {
+        fail_msg("node %u: raft_io_guard_install: %s", i, err_str(rv));
+    }
+    leader_watch_init(&node->watch, r);
     fsm_adapter_set_raft(&node->adapter, r);
     if (c->opts.snapshot_threshold != 0) {
         raft_set_snapshot_threshold(r, c->opts.snapshot_threshold);
@@ -553,6 +563,7 @@ static void release(struct cluster *c, bool keep)
 
     for (i = 0; i < c->n; i++) {
         proposer_close(&c->nodes[i].proposer);
+        leader_watch_close(&c->nodes[i].watch);
     }
     /* Fires the callbacks of every pending proposal (the executors and the
      * fsms are still alive for them), then frees libraft's memory. */
@@ -616,9 +627,21 @@ int cluster_teardown(void **state)
 
 /* ---- Stepping and leaders ------------------------------------------------ */
 
-void cluster_step(struct cluster *c)
+/* One fixture event, then what the node's event loop does after every turn:
+ * a leader without a barrier of its term proposes one. */
+static void step(struct cluster *c)
 {
     raft_fixture_step(&c->fixture);
+    for (unsigned i = 0; i < c->n; i++) {
+        if (!c->nodes[i].killed) {
+            leader_watch_tick(&c->nodes[i].watch);
+        }
+    }
+}
+
+void cluster_step(struct cluster *c)
+{
+    step(c);
 }
 
 bool cluster_step_until(struct cluster *c,
@@ -632,7 +655,7 @@ bool cluster_step_until(struct cluster *c,
         if (c->fixture.time >= deadline) {
             return false;
         }
-        raft_fixture_step(&c->fixture);
+        step(c);
     }
     return true;
 }
@@ -642,7 +665,7 @@ void cluster_step_ms(struct cluster *c, unsigned ms)
     raft_time deadline = c->fixture.time + ms;
 
     while (c->fixture.time < deadline) {
-        raft_fixture_step(&c->fixture);
+        step(c);
     }
 }
 
@@ -672,9 +695,6 @@ static void barrier_cb(void *arg, int status, uint64_t index)
     node->barrier_pending = false;
     node->barrier_status = status;
     node->barrier_index = index;
-    if (status == 0) {
-        node->barrier_term = node->barrier_proposed_term;
-    }
 }
 
 static bool barrier_done(struct cluster *c, void *arg)
@@ -690,7 +710,6 @@ static int node_barrier(struct cluster *c, unsigned i, unsigned max_ms)
     int rv;
 
     if (!node->barrier_pending) {
-        node->barrier_proposed_term = cluster_raft(c, i)->current_term;
         rv = node->proposer.base.propose(&node->proposer.base, NULL, 0,
                                          barrier_cb, node);
         if (rv != 0) {
@@ -710,8 +729,7 @@ unsigned cluster_ready_leader(struct cluster *c, unsigned max_ms)
 
     for (;;) {
         unsigned l = cluster_leader(c);
-        if (l < c->n &&
-            c->nodes[l].barrier_term == cluster_raft(c, l)->current_term) {
+        if (l < c->n && leader_watch_ready(&c->nodes[l].watch)) {
             return l;
         }
         if (c->fixture.time >= deadline) {
@@ -719,11 +737,7 @@ unsigned cluster_ready_leader(struct cluster *c, unsigned max_ms)
                      "fixture time",
                      c->name, max_ms);
         }
-        if (l < c->n) {
-            (void)node_barrier(c, l, 3000);
-        } else {
-            raft_fixture_step(&c->fixture);
-        }
+        step(c);
     }
 }
 
@@ -1102,7 +1116,7 @@ static void checkpoint(struct cluster *c, struct fsm *f, const char *who)
 
     while ((rv = fsm_checkpoint_all(f)) == WR_BUSY && c != NULL &&
            c->fixture.time < deadline) {
-        raft_fixture_step(&c->fixture);
+        step(c);
     }
     if (rv != 0) {
         fail_msg("%s: fsm_checkpoint_all: %s (for 2 s of fixture time)", who,
@@ -1296,6 +1310,22 @@ void cluster_depose(struct cluster *c)
     }
     raft_fixture_depose(&c->fixture);
     cluster_ready_leader(c, 30000);
+}
+
+unsigned cluster_grow(struct cluster *c)
+{
+    unsigned i = c->n;
+    int rv;
+
+    if (i >= CLUSTER_MAX_NODES) {
+        fail_msg("cluster_grow: already %u servers", i);
+    }
+    node_init(c, i);
+    rv = raft_start(cluster_raft(c, i));
+    if (rv != 0) {
+        fail_msg("node %u: raft_start: %s", i, raft_strerror(rv));
+    }
+    return i;
 }
 
 void cluster_kill(struct cluster *c, unsigned i)

@@ -39,6 +39,8 @@
 #include "fsm/exec.h"
 #include "fsm/fsm.h"
 #include "raft/fsm_adapter.h"
+#include "raft/io.h"
+#include "raft/leader.h"
 #include "raft/proposer.h"
 
 #define CLUSTER_MAX_NODES 5
@@ -88,11 +90,12 @@ struct cluster_node {
     bool killed;            /* Killed by the fatal hook or the test. */
     unsigned n_fatal;       /* Times the fatal hook fired (at most 1). */
     char fatal_msg[WR_ERRMSG_SIZE];
-    raft_term barrier_term; /* Term whose start barrier was applied. */
-    bool barrier_pending;   /* A harness barrier is in flight. */
+    struct raft_io_guard guard;  /* The libraft 0.15 safety decorator. */
+    struct leader_watch watch;   /* The start-of-term barrier. */
+    bool barrier_pending;   /* A harness barrier (cluster_settle) is in
+                               flight. */
     int barrier_status;
     uint64_t barrier_index;
-    raft_term barrier_proposed_term;
     struct cluster_applied *applied;
     size_t n_applied;
     size_t cap_applied;
@@ -270,6 +273,10 @@ void cluster_compare_fsm(struct cluster *c, unsigned ref, struct fsm *f,
 
 /* Cut node @i off from every other node (messages dropped both ways), and
  * join it back. */
+/* Add a new, empty server to the fixture and start it (not yet a member:
+ * raft_add() it on the leader). Returns its index. */
+unsigned cluster_grow(struct cluster *c);
+
 void cluster_isolate(struct cluster *c, unsigned i);
 void cluster_rejoin(struct cluster *c, unsigned i);
 

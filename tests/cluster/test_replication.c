@@ -588,6 +588,123 @@ static void lagging_follower_catches_up_by_snapshot(void **state)
     cluster_destroy(c);
 }
 
+struct change {
+    struct raft_change req;
+    bool done;
+    int status;
+};
+
+static void change_cb(struct raft_change *req, int status)
+{
+    struct change *ch = req->data;
+    ch->done = true;
+    ch->status = status;
+}
+
+static bool change_done(struct cluster *c, void *arg)
+{
+    (void)c;
+    return ((struct change *)arg)->done;
+}
+
+/* Issue 3, proof 4: a snapshot libraft asks for while a membership change
+ * (adding a server) is appended but not yet committed and applied is
+ * refused (catalogue C9), and snapshots are taken again once it is; the new
+ * server, promoted to voter, ends identical to the others. */
+static void snapshot_waits_for_membership_change(void **state)
+{
+    struct cluster_options o = opts(3, 21);
+    struct cluster *c;
+    struct change add = {0};
+    struct change promote = {0};
+    const char *sql[] = {"INSERT INTO t VALUES(1000, randomblob(500))"};
+    unsigned long long refused = 0;
+    raft_index config_index;
+    unsigned l;
+    unsigned n;
+    (void)state;
+
+    o.snapshot_threshold = 1; /* Every apply asks for a snapshot. */
+    o.snapshot_trailing = 8;
+    c = cluster_create("membership_snapshot", &o);
+    cluster_exec_ok(c, "db", "CREATE TABLE t(id INTEGER PRIMARY KEY, b BLOB)");
+    for (int k = 0; k < 5; k++) {
+        cluster_exec_okf(c, "db", "INSERT INTO t VALUES(%d, randomblob(200))",
+                         k);
+    }
+    l = cluster_ready_leader(c, 10000);
+    n = cluster_grow(c);
+    /* Let the snapshots of those writes finish: libraft asks for no new
+     * one while one is being written. */
+    cluster_step_ms(c, 1000);
+    struct cluster_batch *b = cluster_batch_start(c, l, "db", sql, 1);
+    assert_int_equal(b->rv, 0);
+    add.req.data = &add;
+    assert_int_equal(raft_add(cluster_raft(c, l), &add.req,
+                              cluster_raft(c, n)->id,
+                              cluster_raft(c, n)->address, change_cb),
+                     0);
+    config_index = raft_last_index(cluster_raft(c, l));
+    /* Asked now, as libraft asks after applying entries, the leader's state
+     * machine refuses: the change is appended, not committed. */
+    {
+        struct raft_fsm *rf = &c->nodes[l].adapter.raft_fsm;
+        struct raft_buffer *bufs = NULL;
+        unsigned n_bufs = 0;
+        assert_int_equal(rf->snapshot(rf, &bufs, &n_bufs), RAFT_BUSY);
+        assert_null(bufs);
+    }
+    if (!cluster_step_until(c, change_done, &add, 10000) || add.status != 0) {
+        fail_msg("adding server %u did not commit (status %d)", n, add.status);
+    }
+    cluster_batch_wait(b, 10000);
+    assert_int_equal(b->reqs[0].status, 0);
+    cluster_batch_free(b);
+    for (unsigned i = 0; i < n; i++) {
+        refused += fsm_adapter_stats(&c->nodes[i].adapter)->refused_config;
+    }
+    if (refused == 0) {
+        fail_msg("no snapshot was refused during the membership change");
+    }
+    /* Once the change is applied, the same request is granted. */
+    {
+        struct raft_fsm *rf = &c->nodes[l].adapter.raft_fsm;
+        struct raft_buffer *bufs = NULL;
+        unsigned n_bufs = 0;
+        cluster_step_ms(c, 1000);
+        assert_int_equal(rf->snapshot(rf, &bufs, &n_bufs), 0);
+        assert_non_null(bufs);
+        assert_int_equal(rf->snapshot_finalize(rf, &bufs, &n_bufs), 0);
+    }
+
+    promote.req.data = &promote;
+    assert_int_equal(raft_assign(cluster_raft(c, cluster_ready_leader(c, 10000)),
+                                 &promote.req, cluster_raft(c, n)->id,
+                                 RAFT_VOTER, change_cb),
+                     0);
+    if (!cluster_step_until(c, change_done, &promote, 30000) ||
+        promote.status != 0) {
+        fail_msg("promoting server %u failed (status %d)", n,
+                 promote.status);
+    }
+    for (int k = 10; k < 20; k++) {
+        cluster_exec_okf(c, "db", "INSERT INTO t VALUES(%d, randomblob(300))",
+                         k);
+    }
+    cluster_check(c);
+    for (unsigned i = 0; i < c->n; i++) {
+        struct raft *r = cluster_raft(c, i);
+        if (r->log.snapshot.last_index <= config_index) {
+            fail_msg("node %u: no snapshot after the change (snapshot at "
+                     "%llu, change at %llu)",
+                     i, (unsigned long long)r->log.snapshot.last_index,
+                     (unsigned long long)config_index);
+        }
+    }
+    assert_count_everywhere(c, "db", "SELECT count(*) FROM t", 16);
+    cluster_destroy(c);
+}
+
 /* Write @n small batches alternating between databases "a" and "b". */
 static void write_some(struct cluster *c, int from, int n)
 {
@@ -1126,6 +1243,8 @@ int main(void)
                                   teardown),
         cmocka_unit_test_teardown(lagging_follower_catches_up_by_snapshot,
                                   teardown),
+        cmocka_unit_test_teardown(snapshot_waits_for_membership_change,
+                                  cluster_teardown),
         cmocka_unit_test_teardown(restored_fsm_fed_rest_of_log_is_identical,
                                   teardown),
         cmocka_unit_test_teardown(
