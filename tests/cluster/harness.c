@@ -214,7 +214,18 @@ static void command_cb(void *arg, raft_index index, const void *buf, size_t len)
  * configuration-change guard then refuses every later snapshot on that
  * server. The wrapper remembers the index of the snapshot the fixture last
  * stored and writes it into each snapshot it hands out. raft_uv stores the
- * index in its metadata and is not affected. */
+ * index in its metadata and is not affected.
+ *
+ * Third, the fixture completes each request at its issue time plus the
+ * server's disk latency, so lowering a server's latency
+ * (raft_fixture_set_disk_latency()) lets a later append complete before an
+ * earlier one; raft_uv, like raft_io's contract, completes them in order.
+ * The wrapper hands completions to the layer above in issue order.
+ *
+ * It also counts the trigger of libraft 0.15's defect P4 (raft/README.md):
+ * a follower's append holding a RAFT_CHANGE entry that completes once the
+ * server is no longer a follower, so the core never adopts that
+ * configuration (appendFollowerCb() returns early). */
 
 struct append_wrap {
     struct raft_io_append req;
@@ -222,6 +233,10 @@ struct append_wrap {
     raft_io_append_cb cb;
     struct cluster_node *node;
     unsigned n;
+    bool done;   /* The fixture completed it... */
+    int status;  /* ...with this status. */
+    bool follower_change; /* Issued by a follower, holds a RAFT_CHANGE. */
+    struct append_wrap *next; /* The next append issued on the node. */
 };
 
 static struct cluster_node *node_of_io(struct raft_io *io)
@@ -238,14 +253,30 @@ static struct cluster_node *node_of_io(struct raft_io *io)
 static void io_append_cb(struct raft_io_append *req, int status)
 {
     struct append_wrap *w = req->data;
-    struct raft_io_append *orig = w->orig;
-    raft_io_append_cb cb = w->cb;
+    struct cluster_node *node = w->node;
 
     if (status == 0) {
-        w->node->io_n += w->n;
+        node->io_n += w->n;
     }
-    free(w);
-    cb(orig, status);
+    w->done = true;
+    w->status = status;
+    /* Deliver every completed append at the head of the queue, oldest
+     * first; a callback may issue new appends, which queue at the tail. */
+    while ((w = node->io_appends) != NULL && w->done) {
+        struct raft_io_append *orig = w->orig;
+        raft_io_append_cb cb = w->cb;
+        node->io_appends = w->next;
+        if (node->io_appends == NULL) {
+            node->io_appends_tail = NULL;
+        }
+        status = w->status;
+        if (w->follower_change &&
+            raft_state(cluster_raft(node->c, node->i)) != RAFT_FOLLOWER) {
+            node->n_change_skipped++;
+        }
+        free(w);
+        cb(orig, status);
+    }
 }
 
 static int io_append(struct raft_io *io,
@@ -266,12 +297,28 @@ static int io_append(struct raft_io *io,
     w->cb = cb;
     w->node = node;
     w->n = n;
+    w->done = false;
+    w->status = 0;
+    w->next = NULL;
+    w->follower_change = false;
+    if (raft_state(cluster_raft(node->c, node->i)) == RAFT_FOLLOWER) {
+        for (unsigned k = 0; k < n; k++) {
+            w->follower_change |= entries[k].type == RAFT_CHANGE;
+        }
+    }
     req->cb = cb;
     rv = node->io_append(io, &w->req, entries, n, io_append_cb);
     if (rv != 0) {
         free(w);
+        return rv;
     }
-    return rv;
+    if (node->io_appends_tail != NULL) {
+        node->io_appends_tail->next = w;
+    } else {
+        node->io_appends = w;
+    }
+    node->io_appends_tail = w;
+    return 0;
 }
 
 static int io_truncate(struct raft_io *io, raft_index index)
@@ -599,6 +646,7 @@ static void release(struct cluster *c, bool keep)
     free(c->img_a);
     free(c->img_b);
     free(c->commands);
+    free(c->leader_of_term);
     if (keep) {
         fprintf(stderr, "%s: test failed, data kept in %s\n", c->name,
                 c->root);
@@ -627,11 +675,49 @@ int cluster_teardown(void **state)
 
 /* ---- Stepping and leaders ------------------------------------------------ */
 
+/* Record which server leads each term; fail the test at the first step
+ * that shows two leaders of one term. */
+static void record_leaders(struct cluster *c)
+{
+    for (unsigned i = 0; i < c->n; i++) {
+        struct raft *r = cluster_raft(c, i);
+        raft_term term = r->current_term;
+
+        if (raft_state(r) != RAFT_LEADER) {
+            continue;
+        }
+        if (term >= c->cap_terms) {
+            size_t cap = c->cap_terms == 0 ? 64 : c->cap_terms;
+            raft_id *grown;
+            while (cap <= term) {
+                cap *= 2;
+            }
+            grown = realloc(c->leader_of_term, cap * sizeof *grown);
+            assert_non_null(grown);
+            memset(grown + c->cap_terms, 0,
+                   (cap - c->cap_terms) * sizeof *grown);
+            c->leader_of_term = grown;
+            c->cap_terms = cap;
+        }
+        if (c->leader_of_term[term] == 0) {
+            c->leader_of_term[term] = r->id;
+        } else if (c->leader_of_term[term] != r->id) {
+            fail_msg("%s: two leaders in term %llu: servers %llu and %llu "
+                     "(at %llu ms of fixture time)",
+                     c->name, (unsigned long long)term,
+                     (unsigned long long)c->leader_of_term[term],
+                     (unsigned long long)r->id,
+                     (unsigned long long)c->fixture.time);
+        }
+    }
+}
+
 /* One fixture event, then what the node's event loop does after every turn:
  * a leader without a barrier of its term proposes one. */
 static void step(struct cluster *c)
 {
     raft_fixture_step(&c->fixture);
+    record_leaders(c);
     for (unsigned i = 0; i < c->n; i++) {
         if (!c->nodes[i].killed) {
             leader_watch_tick(&c->nodes[i].watch);
@@ -1107,13 +1193,25 @@ static void compare_images(const char *name,
     }
 }
 
+static void open_conn_cb(void *arg, struct fsm_db *db)
+{
+    char errmsg[WR_ERRMSG_SIZE];
+
+    (void)arg;
+    (void)fsm_db_conn(db, errmsg); /* A failure shows as WR_BUSY below. */
+}
+
 /* Checkpoint every database of @f. A snapshot libraft is still writing holds
- * checkpoints off, so step the cluster (if any) a little while busy. */
+ * checkpoints off, so step the cluster (if any) a little while busy. A
+ * database whose pending transaction was dropped (its node lost leadership
+ * with a batch in flight) has no connection until its next apply or
+ * request, and fsm_checkpoint_all() skips it as busy: open one first. */
 static void checkpoint(struct cluster *c, struct fsm *f, const char *who)
 {
     raft_time deadline = c != NULL ? c->fixture.time + 2000 : 0;
     int rv;
 
+    fsm_foreach_db(f, open_conn_cb, NULL);
     while ((rv = fsm_checkpoint_all(f)) == WR_BUSY && c != NULL &&
            c->fixture.time < deadline) {
         step(c);
@@ -1334,6 +1432,23 @@ void cluster_kill(struct cluster *c, unsigned i)
         c->nodes[i].killed = true;
         raft_fixture_kill(&c->fixture, i);
     }
+}
+
+void cluster_revive(struct cluster *c, unsigned i)
+{
+    if (c->nodes[i].n_fatal > 0) {
+        fail_msg("%s: cluster_revive: node %u stopped on a fatal error: %s",
+                 c->name, i, c->nodes[i].fatal_msg);
+    }
+    if (c->nodes[i].killed) {
+        c->nodes[i].killed = false;
+        raft_fixture_revive(&c->fixture, i);
+    }
+}
+
+raft_id cluster_leader_of_term(struct cluster *c, raft_term term)
+{
+    return term < c->cap_terms ? c->leader_of_term[term] : 0;
 }
 
 /* ---- Recording and stand-alone state machines ---------------------------- */

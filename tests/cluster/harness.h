@@ -78,6 +78,7 @@ struct cluster_command {
 };
 
 struct cluster;
+struct append_wrap;
 
 struct cluster_node {
     struct cluster *c;
@@ -119,6 +120,11 @@ struct cluster_node {
     raft_index io_offset;  /* Index before the fixture's first entry. */
     size_t io_n;           /* Entries in the fixture's persisted array. */
     raft_index io_install; /* Index of an InstallSnapshot being stored. */
+    /* Appends not yet handed to the layer above, oldest first. */
+    struct append_wrap *io_appends;
+    struct append_wrap *io_appends_tail;
+    unsigned n_change_skipped; /* Configuration changes libraft 0.15 never
+                                  adopted here (P4, harness.c). */
 };
 
 /* A write batch run through the executor of one node. The harness owns it
@@ -156,6 +162,8 @@ struct cluster {
     void *img_a;          /* File images, while a comparison runs. */
     void *img_b;
     unsigned n_extra;
+    raft_id *leader_of_term; /* Server seen leading each term (0: none). */
+    size_t cap_terms;
 };
 
 /* The seed to use: WR_SEED from the environment if set, else @dflt. Prints
@@ -271,12 +279,12 @@ void cluster_check_applied(struct cluster *c);
 void cluster_compare_fsm(struct cluster *c, unsigned ref, struct fsm *f,
                          const char *what);
 
-/* Cut node @i off from every other node (messages dropped both ways), and
- * join it back. */
 /* Add a new, empty server to the fixture and start it (not yet a member:
  * raft_add() it on the leader). Returns its index. */
 unsigned cluster_grow(struct cluster *c);
 
+/* Cut node @i off from every other node (messages dropped both ways), and
+ * join it back. */
 void cluster_isolate(struct cluster *c, unsigned i);
 void cluster_rejoin(struct cluster *c, unsigned i);
 
@@ -287,6 +295,16 @@ void cluster_depose(struct cluster *c);
 
 /* Kill node @i (raft_fixture_kill) and mark it killed. */
 void cluster_kill(struct cluster *c, unsigned i);
+
+/* Bring killed node @i back (raft_fixture_revive: it reconnects to every
+ * live node, whatever cuts there were, and continues from its in-memory
+ * state, as raft_fixture keeps a killed server's memory and completes its
+ * pending writes). Fails the test if the node stopped on a fatal error. */
+void cluster_revive(struct cluster *c, unsigned i);
+
+/* The id of the server seen leading @term after some step, or 0. Every step
+ * records the leaders and fails the test when two lead the same term. */
+raft_id cluster_leader_of_term(struct cluster *c, raft_term term);
 
 /* Commands applied on the recording node, in order. */
 const struct cluster_command *cluster_recorded(struct cluster *c, size_t *n);
