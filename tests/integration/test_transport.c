@@ -255,6 +255,7 @@ static void cluster_setup_nodes(void)
         struct node *n = &nodes[i];
         struct fsm_config fc;
         char raft_dir[800];
+        char db_dir[800];
 
         snprintf(n->dir, sizeof n->dir, "%s/node%u", root, n->id);
         snprintf(raft_dir, sizeof raft_dir, "%s/raft", n->dir);
@@ -262,8 +263,9 @@ static void cluster_setup_nodes(void)
         assert_int_equal(mkdir(raft_dir, 0755), 0);
 
         memset(&fc, 0, sizeof fc);
-        snprintf(errmsg, sizeof errmsg, "%s/db", n->dir);
-        fc.dir = errmsg; /* Copied by fsm_create(). */
+        assert_true(snprintf(db_dir, sizeof db_dir, "%s/db", n->dir) <
+                    (int)sizeof db_dir);
+        fc.dir = db_dir;
         fc.node_id = n->id;
         fc.seed = 0x7a000000u + n->id;
         rv = fsm_create(&fc, &n->fsm, errmsg);
