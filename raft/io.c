@@ -630,6 +630,7 @@ static void guard_put_cb(struct raft_io_snapshot_put *req, int status)
     int saved_kind = g->ctx_kind_;
     raft_index saved_bound = g->ctx_bound_;
     raft_term saved_term = g->ctx_term_;
+    bool install = p->trailing == 0;
 
     if (status != 0 && !(g->closing_ && status == RAFT_CANCELED)) {
         copy_errmsg(g);
@@ -654,6 +655,22 @@ static void guard_put_cb(struct raft_io_snapshot_put *req, int status)
     g->ctx_kind_ = saved_kind;
     g->ctx_bound_ = saved_bound;
     g->ctx_term_ = saved_term;
+    if (install && status == 0 && !g->failed_ &&
+        on(g, RAFT_IO_GUARD_INSTALL_CONFIG)) {
+        struct raft *r = g->raft_;
+        /* P5. The core's callback (installSnapshotCb(), then
+         * snapshotRestore()) has just replaced r->configuration with the
+         * snapshot's and moved r->log's snapshot index, but never clears
+         * configuration_uncommitted_index. A change at or below the
+         * snapshot's index is inside the snapshot's committed prefix: it is
+         * committed, and the configuration now in force includes it. */
+        if (r->configuration_uncommitted_index != 0 &&
+            r->configuration_uncommitted_index <=
+                r->log.snapshot.last_index) {
+            r->configuration_uncommitted_index = 0;
+            g->stats_.config_marks_cleared++;
+        }
+    }
 }
 
 static int guard_snapshot_put(struct raft_io *io,

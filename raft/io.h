@@ -31,6 +31,10 @@
  *    requested one (0.15 echoes the request's term, so a candidate behind
  *    in term never learns it and a cluster can deadlock for good: P1 in
  *    raft/README.md, found by this tree's random schedules);
+ *  - after a snapshot install, clears the mark of a membership change the
+ *    snapshot already covers (0.15's snapshotRestore() leaves
+ *    configuration_uncommitted_index set for good: the node would refuse
+ *    every later change as leader, and never snapshot again: P5);
  *  - makes an AppendEntries that starts below the node's own snapshot start
  *    at it, and answers an InstallSnapshot older than that snapshot with the
  *    snapshot's index (0.15 refuses the former forever, or with
@@ -70,7 +74,8 @@ enum {
     RAFT_IO_GUARD_ACK_CLAMP = 1u << 4,     /* C7 C8 */
     RAFT_IO_GUARD_PREVOTE_TERM = 1u << 5,  /* P1 (raft/README.md) */
     RAFT_IO_GUARD_SNAPSHOT_AHEAD = 1u << 6, /* P3 (raft/README.md) */
-    RAFT_IO_GUARD_ALL = (1u << 7) - 1
+    RAFT_IO_GUARD_INSTALL_CONFIG = 1u << 7, /* P5 (raft/README.md) */
+    RAFT_IO_GUARD_ALL = (1u << 8) - 1
 };
 
 /* Called once, with a sentence saying what failed, when the node must stop:
@@ -103,6 +108,8 @@ struct raft_io_guard_stats {
                                            snapshot. */
     unsigned long long snapshot_skips;  /* P3: AppendEntries rewritten to
                                            start at our snapshot. */
+    unsigned long long config_marks_cleared; /* P5: a pending change the
+                                                installed snapshot covers. */
     unsigned fatal;                     /* Times the fatal hook fired. */
 };
 

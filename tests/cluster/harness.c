@@ -459,6 +459,12 @@ struct raft *cluster_raft(struct cluster *c, unsigned i)
     return raft_fixture_get(&c->fixture, i);
 }
 
+static unsigned guard_disabled(void)
+{
+    const char *v = getenv("WR_GUARD_DISABLE");
+    return v != NULL ? (unsigned)strtoul(v, NULL, 0) : 0;
+}
+
 static void node_init(struct cluster *c, unsigned i)
 {
     struct cluster_node *node = &c->nodes[i];
@@ -510,6 +516,10 @@ static void node_init(struct cluster *c, unsigned i)
                                &(struct raft_io_guard_config){
                                    .on_fatal = fatal_cb,
                                    .on_fatal_arg = node,
+                                   /* Replays a run with protections off
+                                    * (RAFT_IO_GUARD_* bits) to show what
+                                    * each one prevents. */
+                                   .disable = guard_disabled(),
                                });
     if (rv != 0) {
         fail_msg("node %u: raft_io_guard_install: %s", i, err_str(rv));
