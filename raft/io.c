@@ -84,6 +84,31 @@
  *    follower_state over leader_state (recvUpdateLeader()); recv.c frees a
  *    dropped message's entries with entryBatchesDestroy() (each distinct
  *    batch, then the array) and an InstallSnapshot's conf and data.
+ *  - src/replication.c appendFollowerCb(), 867-883: after
+ *    updateLastStored(), `if (i == 0 || r->state != RAFT_FOLLOWER) goto
+ *    out;` comes before the loop that calls membershipUncommittedChange()
+ *    for each RAFT_CHANGE entry written. An append issued as a follower
+ *    (replicationAppend(); recv_append_entries.c turns a candidate, and a
+ *    leader of a lower term, into a follower first) that completes after
+ *    the server turned candidate never makes its change the configuration,
+ *    and nothing later does: applyChange() (replication.c 1369-1380) only
+ *    moves configuration_index (and clears a matching
+ *    configuration_uncommitted_index); a follower adopts only in
+ *    appendFollowerCb(); start.c restores the last change only at start
+ *    (P4). A follower turns candidate only in tick.c tickFollower(), when
+ *    electionTimerExpired() (election.c: now - r->election_timer_start >=
+ *    follower_state.randomized_election_timeout, all public in raft.h),
+ *    and in recv_timeout_now.c recvTimeoutNow() (start.c maybeSelfElect()
+ *    runs before any append). Adopting the change afterwards instead is not
+ *    open to the decorator: a candidate's candidate_state.votes array is
+ *    sized by the voters of r->configuration at election start (convert.c
+ *    convertToCandidate(), election.c electionTally() indexes it by the
+ *    current configuration) and a leader's progress array by its servers
+ *    (client.c calls the internal progressRebuildArray() when they change).
+ *    Upstream fixed P4 the way the decorator does (634cb11, "Don't convert
+ *    to candidate while entries are being persisted", after v0.15.0):
+ *    tickFollower() resets the election timer while a follower append is in
+ *    flight. recv.c frees nothing of a TimeoutNow message.
  *  - raft_uv (src/uv_append.c) completes pending appends with RAFT_CANCELED
  *    when closed; that is not a storage error.
  *  - The raft_log fields (entries, size, front, back, offset,
@@ -124,6 +149,7 @@ struct raft_io_guard_append {
     raft_term issue_term; /* current_term when issued. */
     raft_index bound;     /* End of the AppendEntries it answers, if any. */
     raft_index limit;     /* Entries from here on were truncated since. */
+    bool change;          /* Issued by a follower, holds a RAFT_CHANGE. */
     bool done;            /* Completed, waiting for an older one. */
     raft_index done_index; /* What it made durable (0: nothing). */
     raft_term done_term;
@@ -410,10 +436,35 @@ static int guard_load(struct raft_io *io,
 
 static void guard_recv(struct raft_io *inner, struct raft_message *m);
 
+/* P4: true while a follower must not turn candidate, an append it issued
+ * holding a RAFT_CHANGE entry being in flight: 0.15 adopts that change only
+ * if the append completes while the server is still a follower. The cost
+ * is upstream's (634cb11), paid only while a change is being written: a
+ * follower whose election timer runs out meanwhile starts its election no
+ * earlier than that write's completion, and a leadership transfer to it
+ * (TimeoutNow) fails. */
+static bool holding(const struct raft_io_guard *g)
+{
+    return on(g, RAFT_IO_GUARD_HOLD_CANDIDACY) && g->change_appends_ > 0 &&
+           g->raft_->state == RAFT_FOLLOWER;
+}
+
 static void guard_tick(struct raft_io *inner)
 {
     struct raft_io_guard *g = guard_of_inner(inner);
+    struct raft *r = g->raft_;
+
     flush_dropped(g);
+    if (holding(g)) {
+        /* What tickFollower() would find expired, it finds just restarted,
+         * as upstream's electionResetTimer() there leaves it. */
+        raft_time now = g->inner_->time(g->inner_);
+        if (now - r->election_timer_start >=
+            r->follower_state.randomized_election_timeout) {
+            r->election_timer_start = now;
+            g->stats_.candidacies_held++;
+        }
+    }
     g->tick_(inner);
 }
 
@@ -505,6 +556,11 @@ static void guard_append_cb(struct raft_io_append *req, int status)
     raft_index saved_bound = g->ctx_bound_;
     raft_term saved_term = g->ctx_term_;
 
+    if (a->change) {
+        /* The core's callback runs with the server still a follower (P4,
+         * holding()). */
+        g->change_appends_--;
+    }
     if (status != 0 && !(g->closing_ && status == RAFT_CANCELED)) {
         copy_errmsg(g);
         guard_fatal(g, status, "append %u entr%s at index %llu", a->n,
@@ -563,6 +619,12 @@ static int guard_append(struct raft_io *io,
     a->issue_term = r->current_term;
     a->bound = g->ctx_kind_ == CTX_RECV ? g->ctx_bound_ : NO_BOUND;
     a->limit = NO_BOUND;
+    a->change = false;
+    if (r->state == RAFT_FOLLOWER) {
+        for (unsigned k = 0; k < n && !a->change; k++) {
+            a->change = entries[k].type == RAFT_CHANGE;
+        }
+    }
     a->done = false;
     a->done_index = 0;
     a->done_term = 0;
@@ -570,10 +632,12 @@ static int guard_append(struct raft_io *io,
     a->entries = entries;
     a->req.data = NULL; /* The wrapped I/O sets req.cb. */
     req->cb = cb;
+    g->change_appends_ += a->change;
 
     rv = g->inner_->append(g->inner_, &a->req, entries, n, guard_append_cb);
     if (rv != 0) {
         copy_errmsg(g);
+        g->change_appends_ -= a->change;
         free(a);
         guard_fatal(g, rv, "append %u entr%s at index %llu", n,
                     n == 1 ? "y" : "ies", log_last_index(&r->log) + 1 - n);
@@ -935,6 +999,14 @@ static void guard_recv(struct raft_io *inner, struct raft_message *m)
             g->ctx_term_ = r->current_term;
             break;
         }
+        case RAFT_IO_TIMEOUT_NOW:
+            /* The other way a follower turns candidate (P4, holding()). The
+             * leader's transfer times out instead. */
+            if (holding(g)) {
+                g->stats_.timeout_nows_dropped++;
+                return;
+            }
+            break;
         default:
             break;
     }

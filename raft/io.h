@@ -31,6 +31,10 @@
  *    requested one (0.15 echoes the request's term, so a candidate behind
  *    in term never learns it and a cluster can deadlock for good: P1 in
  *    raft/README.md, found by this tree's random schedules);
+ *  - keeps a follower from turning candidate while an append it issued
+ *    holding a RAFT_CHANGE entry is in flight (0.15 adopts a follower's
+ *    change only if the append completes while it is still a follower: P4,
+ *    found by this tree's chaos schedules; upstream's own fix, 634cb11);
  *  - after a snapshot install, clears the mark of a membership change the
  *    snapshot already covers (0.15's snapshotRestore() leaves
  *    configuration_uncommitted_index set for good: the node would refuse
@@ -75,7 +79,8 @@ enum {
     RAFT_IO_GUARD_PREVOTE_TERM = 1u << 5,  /* P1 (raft/README.md) */
     RAFT_IO_GUARD_SNAPSHOT_AHEAD = 1u << 6, /* P3 (raft/README.md) */
     RAFT_IO_GUARD_INSTALL_CONFIG = 1u << 7, /* P5 (raft/README.md) */
-    RAFT_IO_GUARD_ALL = (1u << 8) - 1
+    RAFT_IO_GUARD_HOLD_CANDIDACY = 1u << 8,   /* P4 (raft/README.md) */
+    RAFT_IO_GUARD_ALL = (1u << 9) - 1
 };
 
 /* Called once, with a sentence saying what failed, when the node must stop:
@@ -110,6 +115,12 @@ struct raft_io_guard_stats {
                                            start at our snapshot. */
     unsigned long long config_marks_cleared; /* P5: a pending change the
                                                 installed snapshot covers. */
+    unsigned long long candidacies_held; /* P4: ticks on which a follower
+                                            whose election timer had run out
+                                            stayed follower, a change being
+                                            written. */
+    unsigned long long timeout_nows_dropped; /* P4: TimeoutNow dropped for
+                                                the same reason. */
     unsigned fatal;                     /* Times the fatal hook fired. */
 };
 
@@ -136,6 +147,8 @@ struct raft_io_guard {
     bool installing_; /* A snapshot install (trailing 0) is in flight. */
     raft_index install_index_;
     raft_term install_term_;
+    unsigned change_appends_; /* Follower appends holding a RAFT_CHANGE
+                                 entry, in flight (P4). */
     struct raft_io_guard_append *head_; /* In-flight appends, oldest */
     struct raft_io_guard_append *tail_; /* first. */
     struct guard_dropped *dropped_;   /* Replies dropped, callbacks due. */

@@ -1402,6 +1402,120 @@ static void install_with_guard_stays_quiet(void **state)
     cluster_stop(cur);
 }
 
+/* ---- P4: a membership change written while the follower turns candidate */
+
+static struct raft_change change_req; /* Outlives a failed test's cluster. */
+
+static bool s3_holds(void *arg)
+{
+    return log_last(&R(2)->log) >= *(raft_index *)arg;
+}
+
+static bool s3_stored(void *arg)
+{
+    return R(2)->last_stored >= *(raft_index *)arg;
+}
+
+static bool s3_committed(void *arg)
+{
+    return R(2)->configuration_index >= *(raft_index *)arg;
+}
+
+/* Five voters; S1 leads and removes S5 (five, not four: this file's
+ * commit check counts a majority of every server started, and the new
+ * configuration's majority must be one of those). S3's disk takes 5 s, so
+ * S3 holds
+ * the change in memory at once but stores it 5 s later; it is cut off from
+ * everyone as soon as it holds it, and its election timer (1.9 s) runs out
+ * while the write is in flight. Returns the change's index, once S3 has
+ * stored it. */
+static raft_index change_outlives_follower(void)
+{
+    raft_index index;
+
+    cur->barrier_policy = true;
+    elect(0);
+    assert_true(step_until(settled, NULL, 5000));
+    raft_fixture_set_disk_latency(&cur->f, 2, 5000);
+    index = log_last(&R(0)->log) + 1;
+    memset(&change_req, 0, sizeof change_req);
+    assert_int_equal(raft_remove(R(0), &change_req, 5, NULL), 0);
+    assert_true(step_until(s3_holds, &index, 2000));
+    assert_true(persisted_index(2) < index);
+    assert_int_equal(R(2)->configuration.n, 5);
+    for (unsigned j = 0; j < cur->n; j++) {
+        if (j != 2) {
+            cut(2, j);
+        }
+    }
+    assert_true(step_until(s3_stored, &index, 8000));
+    assert_int_equal(log_entry(&R(2)->log, index)->type, RAFT_CHANGE);
+    return index;
+}
+
+/* Without the protection, S3 is a candidate when the write completes, and
+ * 0.15 never makes the change its configuration (appendFollowerCb() returns
+ * before membershipUncommittedChange()): S3 keeps five servers while its
+ * log ends with the four-server change (P4). */
+static void change_without_guard_is_never_adopted(void **state)
+{
+    raft_index index;
+
+    (void)state;
+    fprintf(stderr, "seed=0 (scripted)\n");
+    cluster_start(5, RAFT_IO_GUARD_HOLD_CANDIDACY, false);
+    index = change_outlives_follower();
+    assert_int_equal(R(2)->state, RAFT_CANDIDATE);
+    assert_int_equal(R(2)->configuration.n, 5);
+    assert_true(R(2)->configuration_uncommitted_index != index);
+    /* Healed, S3 commits the change: applyChange() moves
+     * configuration_index past it and leaves the five servers. */
+    kill_node(4);
+    for (unsigned j = 0; j < 4; j++) {
+        if (j != 2) {
+            uncut(2, j);
+        }
+    }
+    spread_timeouts();
+    assert_true(step_until(s3_committed, &index, 20000));
+    assert_true(R(2)->configuration_index >= index);
+    assert_int_equal(R(2)->configuration.n, 5);
+    cluster_stop(cur);
+}
+
+/* With the decorator, S3 stays a follower until the write completes (its
+ * expired election timer is restarted), adopts the change as 0.15 does for
+ * a follower, and only then runs for election; healed, the cluster agrees
+ * on four servers. */
+static void change_with_guard_is_adopted(void **state)
+{
+    raft_index index;
+
+    (void)state;
+    fprintf(stderr, "seed=0 (scripted)\n");
+    cluster_start(5, 0, false);
+    index = change_outlives_follower();
+    assert_int_equal(R(2)->configuration.n, 4);
+    assert_int_equal(R(2)->configuration_uncommitted_index, index);
+    assert_true(
+        raft_io_guard_stats(&cur->nodes[2].guard)->candidacies_held > 0);
+    kill_node(4); /* Removed: shut down, as an operator would. */
+    for (unsigned j = 0; j < 4; j++) {
+        if (j != 2) {
+            uncut(2, j);
+        }
+    }
+    spread_timeouts();
+    assert_true(step_until(settled, NULL, 20000));
+    for (unsigned i = 0; i < 4; i++) {
+        assert_int_equal(R(i)->configuration.n, 4);
+        assert_true(R(i)->configuration_index >= index);
+        assert_int_equal(R(i)->configuration_uncommitted_index, 0);
+    }
+    assert_no_violation();
+    cluster_stop(cur);
+}
+
 /* ---- 4. A follower's reply claims no more than it checked --------------- */
 
 static bool follows_s3(void *arg)
@@ -1839,6 +1953,9 @@ int main(void)
             stale_tail_without_clamp_commits_on_minority, teardown),
         cmocka_unit_test_teardown(stale_tail_with_guard_claims_checked_range,
                                   teardown),
+        cmocka_unit_test_teardown(change_without_guard_is_never_adopted,
+                                  teardown),
+        cmocka_unit_test_teardown(change_with_guard_is_adopted, teardown),
         cmocka_unit_test_teardown(prevote_without_term_fix_deadlocks,
                                   teardown),
         cmocka_unit_test_teardown(prevote_refusal_carries_voter_term,
