@@ -109,6 +109,48 @@
  *    to candidate while entries are being persisted", after v0.15.0):
  *    tickFollower() resets the election timer while a follower append is in
  *    flight. recv.c frees nothing of a TimeoutNow message.
+ *  - src/replication.c deleteConflictingEntries() (reached from
+ *    recv_append_entries.c recvAppendEntries() -> replicationAppend()):
+ *    for the first entry of an AppendEntries whose index has a local term
+ *    (logTermOf() != 0) different from its own, not committed, it calls
+ *    src/membership.c membershipRollback() if
+ *    configuration_uncommitted_index >= that index, before io->truncate().
+ *    membershipRollback() closes r->configuration, decodes
+ *    logGet(&r->log, r->configuration_index) into it (no NULL check: the
+ *    asserts are compiled out) and sets configuration_uncommitted_index to
+ *    0; nothing else. logGet() (log.c locateEntry()) is NULL for an index
+ *    outside offset + 1 .. the last index, so once a snapshot (own, or
+ *    installed) has compacted the committed configuration entry the
+ *    rollback dereferences NULL (C9). It is the only caller. What runs
+ *    first, all mirrored by the decorator: recvEnsureMatchingTerms()
+ *    (lower term: refused), a candidate (or, after a term bump, anyone)
+ *    converted to follower (convert.c: convertToFollower() leaves the
+ *    configuration alone), recvUpdateLeader(), the entries ignored while
+ *    replicationInstallSnapshotBusy() (r->last_stored == 0 &&
+ *    r->snapshot.put.data != NULL, all public), replicationAppend()'s
+ *    checkLogMatchingProperty() (prev_log_index 0 passes; else logTermOf()
+ *    of it must be non-zero and equal prev_log_term), then the conflict
+ *    loop, which stops at the first index without a local term. So the
+ *    decorator can roll back first, the way membershipRollback() does, and
+ *    the core's check then finds nothing uncommitted.
+ *    include/raft.h documents, for configuration_uncommitted_index == 0,
+ *    that r->configuration matches the entry at configuration_index; the
+ *    core keeps that: start.c (configuration_index set with the restored
+ *    configuration), snapshot.c snapshotRestore() (both from the snapshot;
+ *    a mark the snapshot covers is cleared by P5 below), client.c
+ *    clientChangeConfiguration() and membership.c
+ *    membershipUncommittedChange() (each sets the mark with the new
+ *    configuration; raft_assign() edits r->configuration in place first,
+ *    but outside tick and recv, so between the decorator's looks the mark
+ *    is set), replication.c applyChange() (moves configuration_index to a
+ *    committed change, clearing the mark only for that change). The copy is
+ *    therefore taken, from tick and recv and after completions, whenever no
+ *    change is pending and configuration_index moved; if the
+ *    configuration_index a rollback needs is not the copy's (a follower
+ *    that adopted a second change before the first was applied), the
+ *    decorator does nothing. Under P4 (with HOLD_CANDIDACY off) and after a
+ *    restart with an uncommitted change in the log, the invariant holds as
+ *    0.15 sees it, and the copy is what its rollback would decode.
  *  - raft_uv (src/uv_append.c) completes pending appends with RAFT_CANCELED
  *    when closed; that is not a storage error.
  *  - The raft_log fields (entries, size, front, back, offset,
@@ -235,6 +277,68 @@ static raft_term log_term(const struct raft_log *l, raft_index index)
     }
     return l->entries[(l->front + (size_t)(index - 1 - l->offset)) % l->size]
         .term;
+}
+
+/* log.c logTermOf() of 0.15, case for case (log_term() above differs only
+ * where the snapshot index is past the log, which 0.15 never lets happen). */
+static raft_term log_term_of(const struct raft_log *l, raft_index index)
+{
+    if ((index < l->offset + 1 && index != l->snapshot.last_index) ||
+        index > log_last_index(l)) {
+        return 0;
+    }
+    if (index == l->snapshot.last_index) {
+        return l->snapshot.last_term;
+    }
+    return l->entries[(l->front + (size_t)(index - 1 - l->offset)) % l->size]
+        .term;
+}
+
+/* True if logGet() would find @index (log.c locateEntry()). */
+static bool log_has(const struct raft_log *l, raft_index index)
+{
+    return log_n(l) > 0 && index > l->offset && index <= log_last_index(l);
+}
+
+/* Deep copy of @src into @dst, with libraft's allocator (the core closes
+ * what ends up in r->configuration). On error @dst holds nothing. */
+static int config_copy(struct raft_configuration *dst,
+                       const struct raft_configuration *src)
+{
+    raft_configuration_init(dst);
+    for (unsigned i = 0; i < src->n; i++) {
+        const struct raft_server *s = &src->servers[i];
+        int rv = raft_configuration_add(dst, s->id, s->address, s->role);
+        if (rv != 0) {
+            raft_configuration_close(dst);
+            raft_configuration_init(dst);
+            return rv;
+        }
+    }
+    return 0;
+}
+
+/* C9: with no change pending, r->configuration is the one at
+ * configuration_index (raft.h); keep a copy of it for a rollback. */
+static void keep_committed(struct raft_io_guard *g)
+{
+    struct raft *r = g->raft_;
+    struct raft_configuration copy;
+
+    if (!on(g, RAFT_IO_GUARD_ROLLBACK_CONFIG) || g->closing_ ||
+        r->state == RAFT_UNAVAILABLE ||
+        r->configuration_uncommitted_index != 0 ||
+        r->configuration_index == 0 ||
+        r->configuration_index == g->committed_index_) {
+        return;
+    }
+    raft_configuration_close(&g->committed_);
+    raft_configuration_init(&g->committed_);
+    g->committed_index_ = 0;
+    if (config_copy(&copy, &r->configuration) == 0) {
+        g->committed_ = copy;
+        g->committed_index_ = r->configuration_index;
+    }
 }
 
 /* True if (t1, i1) is a less up-to-date log tail than (t2, i2). */
@@ -414,6 +518,9 @@ static void guard_close(struct raft_io *io, raft_io_close_cb cb)
     struct raft_io_guard *g = guard_of(io);
     g->closing_ = true;
     flush_dropped(g);
+    raft_configuration_close(&g->committed_);
+    raft_configuration_init(&g->committed_);
+    g->committed_index_ = 0;
     g->inner_->close(g->inner_, cb);
 }
 
@@ -455,6 +562,7 @@ static void guard_tick(struct raft_io *inner)
     struct raft *r = g->raft_;
 
     flush_dropped(g);
+    keep_committed(g);
     if (holding(g)) {
         /* What tickFollower() would find expired, it finds just restarted,
          * as upstream's electionResetTimer() there leaves it. */
@@ -591,6 +699,7 @@ static void guard_append_cb(struct raft_io_append *req, int status)
     g->ctx_kind_ = saved_kind;
     g->ctx_bound_ = saved_bound;
     g->ctx_term_ = saved_term;
+    keep_committed(g);
 }
 
 static int guard_append(struct raft_io *io,
@@ -735,6 +844,7 @@ static void guard_put_cb(struct raft_io_snapshot_put *req, int status)
             g->stats_.config_marks_cleared++;
         }
     }
+    keep_committed(g);
 }
 
 static int guard_snapshot_put(struct raft_io *io,
@@ -950,6 +1060,68 @@ static void skip_snapshotted(struct raft_io_guard *g,
     g->stats_.snapshot_skips++;
 }
 
+/* C9: if the core is about to overwrite an uncommitted change while the
+ * committed configuration entry is no longer in its log, roll the change
+ * back first, as membershipRollback() would, from the decorator's copy.
+ * Every condition on the way to deleteConflictingEntries() is mirrored (see
+ * the top of this file); when one cannot be, nothing is done. */
+static void roll_back_change(struct raft_io_guard *g,
+                             const struct raft_append_entries *ae)
+{
+    struct raft *r = g->raft_;
+    struct raft_configuration conf;
+    raft_index conflict = 0;
+
+    if (!on(g, RAFT_IO_GUARD_ROLLBACK_CONFIG) ||
+        r->state == RAFT_UNAVAILABLE ||
+        r->configuration_uncommitted_index == 0 ||
+        ae->term < r->current_term ||
+        (ae->term == r->current_term && r->state == RAFT_LEADER)) {
+        return;
+    }
+    if (r->last_stored == 0 && r->snapshot.put.data != NULL &&
+        ae->n_entries > 0) {
+        return; /* Ignored during an install. */
+    }
+    if (ae->prev_log_index != 0) {
+        raft_term t = log_term_of(&r->log, ae->prev_log_index);
+        if (t == 0 || t != ae->prev_log_term) {
+            return; /* Refused, or RAFT_SHUTDOWN. */
+        }
+    }
+    for (unsigned j = 0; j < ae->n_entries && conflict == 0; j++) {
+        raft_index index = ae->prev_log_index + 1 + j;
+        raft_term t = log_term_of(&r->log, index);
+        if (t == 0) {
+            return; /* Appended from here, nothing overwritten. */
+        }
+        if (t != ae->entries[j].term) {
+            if (index <= r->commit_index ||
+                r->configuration_uncommitted_index < index) {
+                return; /* RAFT_SHUTDOWN, or no rollback. */
+            }
+            conflict = index;
+        }
+    }
+    if (conflict == 0 || r->configuration_index == 0 ||
+        log_has(&r->log, r->configuration_index)) {
+        return; /* No rollback, or the core's works. */
+    }
+    if (g->committed_index_ != r->configuration_index ||
+        config_copy(&conf, &g->committed_) != 0) {
+        log_error("raft io guard: server %llu must roll back the change at "
+                  "%llu to the configuration at %llu, compacted, and has no "
+                  "copy of it: left to libraft",
+                  r->id, r->configuration_uncommitted_index,
+                  r->configuration_index);
+        return;
+    }
+    raft_configuration_close(&r->configuration);
+    r->configuration = conf;
+    r->configuration_uncommitted_index = 0;
+    g->stats_.config_rollbacks++;
+}
+
 static void guard_recv(struct raft_io *inner, struct raft_message *m)
 {
     struct raft_io_guard *g = guard_of_inner(inner);
@@ -958,6 +1130,7 @@ static void guard_recv(struct raft_io *inner, struct raft_message *m)
     raft_index saved_bound = g->ctx_bound_;
     raft_term saved_term = g->ctx_term_;
 
+    keep_committed(g);
     switch (m->type) {
         case RAFT_IO_APPEND_ENTRIES_RESULT:
             /* A leader that has not persisted an entry of its own term
@@ -989,6 +1162,7 @@ static void guard_recv(struct raft_io *inner, struct raft_message *m)
             }
             if (m->type == RAFT_IO_APPEND_ENTRIES) {
                 skip_snapshotted(g, &m->append_entries);
+                roll_back_change(g, &m->append_entries);
             }
             g->ctx_kind_ =
                 m->type == RAFT_IO_APPEND_ENTRIES ? CTX_RECV : CTX_RECV_SNAP;
@@ -1014,6 +1188,7 @@ static void guard_recv(struct raft_io *inner, struct raft_message *m)
     g->ctx_kind_ = saved_kind;
     g->ctx_bound_ = saved_bound;
     g->ctx_term_ = saved_term;
+    keep_committed(g);
 }
 
 /* ---- Pass-through -------------------------------------------------------- */
@@ -1071,6 +1246,7 @@ int raft_io_guard_install(struct raft_io_guard *g,
     }
     g->inner_ = inner;
     g->raft_ = r;
+    raft_configuration_init(&g->committed_);
 
     g->io.version = inner->version;
     g->io.data = r;

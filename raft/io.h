@@ -39,6 +39,11 @@
  *    snapshot already covers (0.15's snapshotRestore() leaves
  *    configuration_uncommitted_index set for good: the node would refuse
  *    every later change as leader, and never snapshot again: P5);
+ *  - rolls back an uncommitted membership change itself, from a copy of the
+ *    last committed configuration it keeps, when an AppendEntries that
+ *    overwrites the change reaches a follower whose committed configuration
+ *    entry is already compacted into a snapshot (0.15's membershipRollback()
+ *    decodes that entry from the in-memory log and dereferences NULL: C9);
  *  - makes an AppendEntries that starts below the node's own snapshot start
  *    at it, and answers an InstallSnapshot older than that snapshot with the
  *    snapshot's index (0.15 refuses the former forever, or with
@@ -80,7 +85,8 @@ enum {
     RAFT_IO_GUARD_SNAPSHOT_AHEAD = 1u << 6, /* P3 (raft/README.md) */
     RAFT_IO_GUARD_INSTALL_CONFIG = 1u << 7, /* P5 (raft/README.md) */
     RAFT_IO_GUARD_HOLD_CANDIDACY = 1u << 8,   /* P4 (raft/README.md) */
-    RAFT_IO_GUARD_ALL = (1u << 9) - 1
+    RAFT_IO_GUARD_ROLLBACK_CONFIG = 1u << 9,  /* C9's rollback crash */
+    RAFT_IO_GUARD_ALL = (1u << 10) - 1
 };
 
 /* Called once, with a sentence saying what failed, when the node must stop:
@@ -121,6 +127,10 @@ struct raft_io_guard_stats {
                                             written. */
     unsigned long long timeout_nows_dropped; /* P4: TimeoutNow dropped for
                                                 the same reason. */
+    unsigned long long config_rollbacks; /* C9: uncommitted changes rolled
+                                            back from the decorator's copy,
+                                            the committed configuration
+                                            entry being compacted. */
     unsigned fatal;                     /* Times the fatal hook fired. */
 };
 
@@ -130,10 +140,12 @@ struct guard_deferred;        /* One deferred request, private (io.c). */
 
 /* Caller-allocated; fill it with raft_io_guard_install(). It must stay at
  * the same address until the raft instance's close callback has fired.
- * Nothing needs releasing afterwards: each in-flight request is freed by its
- * completion, which every raft_io implementation fires before its close
- * callback, and the callbacks of dropped replies (and of requests deferred
- * after a fatal hook returned) fire at close at the latest. */
+ * The decorator's close (raft_close() calls it) releases its copy of the
+ * committed configuration. Nothing else needs releasing afterwards: each
+ * in-flight request is freed by its completion, which every raft_io
+ * implementation fires before its close callback, and the callbacks of
+ * dropped replies (and of requests deferred after a fatal hook returned)
+ * fire at close at the latest. */
 struct raft_io_guard {
     struct raft_io io; /* What r->io points to once installed. */
     /* Private. */
@@ -149,6 +161,10 @@ struct raft_io_guard {
     raft_term install_term_;
     unsigned change_appends_; /* Follower appends holding a RAFT_CHANGE
                                  entry, in flight (P4). */
+    struct raft_configuration committed_; /* Copy of the configuration at */
+    raft_index committed_index_;          /* this configuration_index (0:
+                                             none), taken with no change
+                                             pending (C9). */
     struct raft_io_guard_append *head_; /* In-flight appends, oldest */
     struct raft_io_guard_append *tail_; /* first. */
     struct guard_dropped *dropped_;   /* Replies dropped, callbacks due. */

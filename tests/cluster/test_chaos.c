@@ -46,12 +46,14 @@
  * is set), and WR_VERBOSE narrates every
  * operation and dumps every server's raft state before the final checks.
  *
- * Known crash, outside the default seeds: WR_SEED=1286, WR_SEED=2267 (and
- * WR_SEED=5089 with WR_CHAOS_OPS=1500) segfault in libraft 0.15's
- * membershipRollback(), catalogue C9's rollback NULL dereference
- * (raft/README.md): a follower must roll back an uncommitted change while
- * its last committed configuration entry is already compacted into a
- * snapshot. The guard does not cover it.
+ * A second test, rollback_after_compaction_keeps_running, runs the seeds
+ * that reach catalogue C9's rollback crash (raft/README.md): WR_SEED=1286,
+ * WR_SEED=2267 and WR_SEED=5089 with WR_CHAOS_OPS=1500, where a follower
+ * must roll back an uncommitted change while its last committed
+ * configuration entry is already compacted into a snapshot. libraft 0.15's
+ * membershipRollback() then dereferences NULL; the raft_io guard rolls the
+ * change back itself (RAFT_IO_GUARD_ROLLBACK_CONFIG), and the test fails if
+ * it did not on each of them. With WR_GUARD_DISABLE=512 they segfault.
  */
 #include <inttypes.h>
 #include <stdio.h>
@@ -131,6 +133,7 @@ static struct {
     unsigned p4_triggers;
     unsigned p4_seeds;
     unsigned p5_seeds;
+    unsigned c9_rollbacks;
 } totals;
 
 /* Static, not on the test's stack: libraft may fire a change callback while
@@ -895,6 +898,7 @@ static void run_schedule(uint64_t seed, unsigned ops)
     unsigned leaders = 0;
     unsigned snapshots = 0;
     unsigned p4_triggers = 0;
+    unsigned c9_rollbacks = 0;
 
     chaos_free(&chaos);
     memset(&chaos, 0, sizeof chaos);
@@ -1000,6 +1004,8 @@ static void run_schedule(uint64_t seed, unsigned ops)
     }
     for (unsigned i = 0; i < c->n; i++) {
         p4_triggers += c->nodes[i].n_change_skipped;
+        c9_rollbacks += (unsigned)raft_io_guard_stats(&c->nodes[i].guard)
+                            ->config_rollbacks;
     }
     terms = cluster_raft(c, cluster_leader(c))->current_term;
     for (raft_term t = 1; t <= terms; t++) {
@@ -1011,7 +1017,8 @@ static void run_schedule(uint64_t seed, unsigned ops)
             "%u revivals, %u latency changes; %u adds, %u promotions, %u "
             "removals (%u lost); %u servers, %llu terms (%u with a leader), "
             "%u snapshots installed; P4: %u changes not adopted, %u "
-            "servers diverged; P5: %u servers\n",
+            "servers diverged; P5: %u servers; C9: %u rollbacks by the "
+            "guard\n",
             (unsigned long long)c->seed, ops,
             (unsigned long long)c->fixture.time, chaos.writes_acked,
             chaos.writes_failed, chaos.writes_indefinite,
@@ -1019,7 +1026,7 @@ static void run_schedule(uint64_t seed, unsigned ops)
             chaos.kills, chaos.revivals, chaos.latencies, chaos.adds,
             chaos.promotions, chaos.removals, chaos.changes_lost, c->n,
             (unsigned long long)terms, leaders, snapshots, p4_triggers,
-            chaos.p4_divergences, chaos.p5_servers);
+            chaos.p4_divergences, chaos.p5_servers, c9_rollbacks);
     totals.seeds++;
     totals.acked += chaos.writes_acked;
     totals.unknown += chaos.writes_indefinite;
@@ -1027,6 +1034,7 @@ static void run_schedule(uint64_t seed, unsigned ops)
     totals.kills += chaos.kills;
     totals.snapshots += snapshots;
     totals.p4_triggers += p4_triggers;
+    totals.c9_rollbacks += c9_rollbacks;
     totals.p4_seeds += chaos.p4_divergences > 0;
     totals.p5_seeds += chaos.p5_servers > 0;
     if (chaos.writes_acked == 0) {
@@ -1063,6 +1071,39 @@ static void random_schedules_keep_every_acknowledged_write(void **state)
             totals.p4_seeds, totals.p5_seeds);
 }
 
+/* Schedules in which a follower must roll back an uncommitted membership
+ * change whose committed configuration entry a snapshot has already
+ * compacted (catalogue C9; libraft 0.15's membershipRollback() dereferences
+ * NULL there) end like any other, the raft_io guard having rolled the
+ * change back itself. Found by the schedules above: seeds 1286 and 2267 of
+ * 300 operations, 5089 of 1,500. With WR_GUARD_DISABLE=512 each of them
+ * segfaults. Skipped when WR_SEED replays one schedule. */
+static void rollback_after_compaction_keeps_running(void **state)
+{
+    static const struct {
+        uint64_t seed;
+        unsigned ops;
+    } seeds[] = {{1286, 300}, {2267, 300}, {5089, 1500}};
+    unsigned before = totals.c9_rollbacks;
+    (void)state;
+
+    if (getenv("WR_SEED") != NULL && getenv("WR_SEED")[0] != '\0') {
+        return;
+    }
+    for (size_t i = 0; i < sizeof seeds / sizeof seeds[0]; i++) {
+        unsigned seen = totals.c9_rollbacks;
+        run_schedule(seeds[i].seed, seeds[i].ops);
+        if (guarded(RAFT_IO_GUARD_ROLLBACK_CONFIG) &&
+            totals.c9_rollbacks == seen) {
+            fail_msg("seed %llu: the guard rolled no change back; the "
+                     "schedule no longer reaches C9",
+                     (unsigned long long)seeds[i].seed);
+        }
+    }
+    fprintf(stderr, "chaos: C9: %u rollbacks by the guard\n",
+            totals.c9_rollbacks - before);
+}
+
 static int teardown(void **state)
 {
     cluster_teardown(state);
@@ -1075,6 +1116,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_teardown(
             random_schedules_keep_every_acknowledged_write, teardown),
+        cmocka_unit_test_teardown(rollback_after_compaction_keeps_running,
+                                  teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
