@@ -57,6 +57,7 @@
 
 #include "../lib/crc32c.h"
 #include "../lib/log.h"
+#include "log_view.h"
 
 static void default_fatal(void *arg, const char *msg)
 {
@@ -94,22 +95,8 @@ static raft_term entry_term(const struct raft *r,
                             raft_index index,
                             const struct raft_buffer *buf)
 {
-    const struct raft_log *l = &r->log;
-    size_t n;
-    size_t pos;
-
-    if (l->entries == NULL || l->size == 0 || index <= l->offset) {
-        return 0;
-    }
-    n = l->back >= l->front ? l->back - l->front : l->size - l->front + l->back;
-    if (index - l->offset > n) {
-        return 0;
-    }
-    pos = (l->front + (size_t)(index - 1 - l->offset)) % l->size;
-    if (&l->entries[pos].buf != buf) {
-        return 0;
-    }
-    return l->entries[pos].term;
+    const struct raft_entry *e = log_view_entry(&r->log, index);
+    return e != NULL && &e->buf == buf ? e->term : 0;
 }
 
 static int apply_cb(struct raft_fsm *rf,

@@ -159,6 +159,7 @@
  *    log, else the entry's term. log_term() below mirrors it.
  */
 #include "io.h"
+#include "log_view.h"
 
 #include <stdarg.h>
 #include <stddef.h>
@@ -253,51 +254,39 @@ static struct raft_io_guard *guard_of_inner(struct raft_io *inner)
     return g;
 }
 
-static size_t log_n(const struct raft_log *l)
-{
-    return l->front <= l->back ? l->back - l->front
-                               : l->size - l->front + l->back;
-}
-
-static raft_index log_last_index(const struct raft_log *l)
-{
-    return l->offset + log_n(l);
-}
-
 static raft_term log_term(const struct raft_log *l, raft_index index)
 {
+    const struct raft_entry *e;
     if (index == 0) {
         return 0;
     }
     if (index == l->snapshot.last_index) {
         return l->snapshot.last_term;
     }
-    if (index <= l->offset || index > log_last_index(l)) {
-        return 0;
-    }
-    return l->entries[(l->front + (size_t)(index - 1 - l->offset)) % l->size]
-        .term;
+    e = log_view_entry(l, index);
+    return e != NULL ? e->term : 0;
 }
 
 /* log.c logTermOf() of 0.15, case for case (log_term() above differs only
  * where the snapshot index is past the log, which 0.15 never lets happen). */
 static raft_term log_term_of(const struct raft_log *l, raft_index index)
 {
+    const struct raft_entry *e;
     if ((index < l->offset + 1 && index != l->snapshot.last_index) ||
-        index > log_last_index(l)) {
+        index > log_view_last_index(l)) {
         return 0;
     }
     if (index == l->snapshot.last_index) {
         return l->snapshot.last_term;
     }
-    return l->entries[(l->front + (size_t)(index - 1 - l->offset)) % l->size]
-        .term;
+    e = log_view_entry(l, index);
+    return e != NULL ? e->term : 0;
 }
 
 /* True if logGet() would find @index (log.c locateEntry()). */
 static bool log_has(const struct raft_log *l, raft_index index)
 {
-    return log_n(l) > 0 && index > l->offset && index <= log_last_index(l);
+    return log_view_entry(l, index) != NULL;
 }
 
 /* Deep copy of @src into @dst, with libraft's allocator (the core closes
@@ -720,7 +709,7 @@ static int guard_append(struct raft_io *io,
         return RAFT_NOMEM;
     }
     /* The entries end the in-memory log (replication.c). */
-    a->first = log_last_index(&r->log) + 1 - n;
+    a->first = log_view_last_index(&r->log) + 1 - n;
     a->n = n;
     a->orig = req;
     a->cb = cb;
@@ -749,7 +738,8 @@ static int guard_append(struct raft_io *io,
         g->change_appends_ -= a->change;
         free(a);
         guard_fatal(g, rv, "append %u entr%s at index %llu", n,
-                    n == 1 ? "y" : "ies", log_last_index(&r->log) + 1 - n);
+                    n == 1 ? "y" : "ies",
+                    log_view_last_index(&r->log) + 1 - n);
         return g->failed_ ? defer(g, req, cb, NULL, NULL, rv) : rv;
     }
     if (g->tail_ == NULL) {
