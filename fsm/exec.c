@@ -61,10 +61,22 @@ struct batch {
     struct batch *next;
 };
 
+/* An interactive transaction (exec.h). */
+struct exec_tx {
+    struct exec *e;
+    struct fsm_db *db;
+    uint64_t generation; /* fsm_db_generation() at BEGIN. */
+    bool dead;           /* Rolled back under the client's feet. */
+    char why[WR_ERRMSG_SIZE];
+    struct exec_tx *next;
+};
+
 struct exec {
     struct fsm *f;
     struct exec_proposer *p;
     struct batch *batches; /* In flight, at most one per database. */
+    struct exec_tx *txs;   /* Open interactive transactions, at most one
+                              per database. */
     bool closing;          /* exec_destroy() is answering requests. */
     enum auth_mode mode;
     bool vacuuming;            /* A lone VACUUM request is running. */
@@ -106,9 +118,9 @@ static int authorize_cb(void *arg,
             }
             if (e->mode == AUTH_WRITE) {
                 err_printf(e->deny,
-                           "%s is not allowed in a request: each request "
-                           "already runs as its own transaction, and "
-                           "interactive transactions are not supported yet",
+                           "%s is not allowed inside a statement batch: "
+                           "send BEGIN, COMMIT and ROLLBACK as requests of "
+                           "their own",
                            arg1 != NULL ? arg1 : "transaction control");
             } else {
                 err_printf(e->deny,
@@ -797,6 +809,9 @@ int exec_create(struct fsm *f, struct exec_proposer *p, struct exec **out)
 void exec_destroy(struct exec *e)
 {
     e->closing = true;
+    while (e->txs != NULL) {
+        exec_tx_rollback(e->txs);
+    }
     while (e->batches != NULL) {
         struct batch *b = e->batches;
         struct exec_req *reqs = b->reqs;
@@ -818,7 +833,47 @@ bool exec_busy(struct exec *e, const char *db)
             return true;
         }
     }
+    for (struct exec_tx *tx = e->txs; tx != NULL; tx = tx->next) {
+        if (strcmp(fsm_db_name(tx->db), db) == 0) {
+            return true;
+        }
+    }
     return false;
+}
+
+/* The transaction @b's requests just committed on b->db: turn its pages
+ * into one command (none: a barrier) and propose it. On success the batch is
+ * in flight; on error nothing was proposed, the pages are dropped, and @b is
+ * still the caller's. */
+static int capture_and_propose(struct exec *e,
+                               struct batch *b,
+                               unsigned n,
+                               char *errmsg)
+{
+    void *cmd = NULL;
+    size_t len = 0;
+    int rv;
+
+    rv = fsm_poll(b->db, &cmd, &len, &b->tx_id, errmsg);
+    if (rv != 0) {
+        err_wrap(errmsg, "capture the transaction");
+        return rv;
+    }
+    /* In flight from now on: a proposer breaking its contract by firing
+     * the callback at once would still find the batch consistent. */
+    batch_link(e, b);
+    log_debug("executor: propose %s of %u request%s on \"%s\"",
+              cmd != NULL ? "a transaction" : "a barrier", n,
+              n == 1 ? "" : "s", fsm_db_name(b->db));
+    rv = e->p->propose(e->p, cmd, len, proposal_cb, b);
+    if (rv != 0) {
+        batch_unlink(e, b);
+        fsm_abort(b->db, b->tx_id);
+        free(cmd);
+        err_printf(errmsg, "propose: %s", err_str(rv));
+        return rv;
+    }
+    return 0;
 }
 
 static int check_reqs(struct exec_req **reqs, unsigned n, char *errmsg)
@@ -851,8 +906,6 @@ int exec_write(struct exec *e,
     sqlite3 *conn;
     struct batch *b;
     bool *skip;
-    void *cmd = NULL;
-    size_t len = 0;
     unsigned killer = 0;
     int rv;
 
@@ -922,24 +975,8 @@ int exec_write(struct exec *e,
     }
     b->db = db;
     b->reqs = reqs[0];
-
-    rv = fsm_poll(db, &cmd, &len, &b->tx_id, errmsg);
+    rv = capture_and_propose(e, b, n, errmsg);
     if (rv != 0) {
-        err_wrap(errmsg, "capture the transaction");
-        goto err_after_alloc;
-    }
-    /* In flight from now on: a proposer breaking its contract by firing
-     * the callback at once would still find the batch consistent. */
-    batch_link(e, b);
-    log_debug("executor: propose %s of %u request%s on \"%s\"",
-              cmd != NULL ? "a transaction" : "a barrier", n,
-              n == 1 ? "" : "s", name);
-    rv = e->p->propose(e->p, cmd, len, proposal_cb, b);
-    if (rv != 0) {
-        batch_unlink(e, b);
-        fsm_abort(db, b->tx_id);
-        free(cmd);
-        err_printf(errmsg, "propose: %s", err_str(rv));
         goto err_after_alloc;
     }
     free(skip);
@@ -1049,4 +1086,195 @@ out:
     e->mode = AUTH_INTERNAL;
     sqlite3_set_authorizer(conn, NULL, NULL);
     return req->status;
+}
+
+/*
+ * Interactive transactions.
+ */
+
+static void tx_unlink(struct exec_tx *tx)
+{
+    struct exec_tx **p = &tx->e->txs;
+    while (*p != tx) {
+        p = &(*p)->next;
+    }
+    *p = tx->next;
+}
+
+/* The connection of @tx, or NULL with tx->why set if the transaction is
+ * gone: rolled back by SQLite after an error, or by the fsm (another
+ * leader's entry, a restore). */
+static sqlite3 *tx_conn(struct exec_tx *tx)
+{
+    char errmsg[WR_ERRMSG_SIZE];
+    sqlite3 *conn;
+
+    if (tx->dead) {
+        return NULL;
+    }
+    if (fsm_db_generation(tx->db) != tx->generation) {
+        tx->dead = true;
+        err_printf(tx->why, "the transaction was rolled back: this node "
+                            "stopped leading while it was open");
+        return NULL;
+    }
+    conn = fsm_db_tx_conn(tx->db, errmsg);
+    if (conn == NULL || sqlite3_get_autocommit(conn)) {
+        tx->dead = true;
+        err_printf(tx->why, "the transaction was rolled back%s%s",
+                   conn == NULL ? ": " : "", conn == NULL ? errmsg : "");
+        return NULL;
+    }
+    return conn;
+}
+
+int exec_tx_begin(struct exec *e,
+                  const char *name,
+                  struct exec_tx **out,
+                  char *errmsg)
+{
+    struct exec_tx *tx;
+    struct fsm_db *db;
+    sqlite3 *conn;
+    int rv;
+
+    if (e->closing) {
+        err_printf(errmsg, "the executor is shutting down");
+        return WR_SHUTDOWN;
+    }
+    if (exec_busy(e, name)) {
+        err_printf(errmsg, "database \"%s\" has a write in flight", name);
+        return WR_BUSY;
+    }
+    rv = fsm_db_open(e->f, name, &db, errmsg);
+    if (rv != 0) {
+        err_wrap(errmsg, "open database \"%s\"", name);
+        return rv;
+    }
+    conn = fsm_db_tx_conn(db, errmsg);
+    if (conn == NULL) {
+        err_wrap(errmsg, "open database \"%s\"", name);
+        return WR_IOERR;
+    }
+    if (fsm_db_pending(db) || !sqlite3_get_autocommit(conn)) {
+        err_printf(errmsg, "database \"%s\" has a transaction in progress",
+                   name);
+        return WR_BUSY;
+    }
+    tx = calloc(1, sizeof *tx);
+    if (tx == NULL) {
+        err_printf(errmsg, "out of memory");
+        return WR_NOMEM;
+    }
+    /* IMMEDIATE: the writer is ours from the start, and every read of the
+     * transaction sees one snapshot that no other write can change. */
+    rv = exec_internal(e, conn, "BEGIN IMMEDIATE", errmsg);
+    if (rv != 0) {
+        free(tx);
+        return rv;
+    }
+    tx->e = e;
+    tx->db = db;
+    tx->generation = fsm_db_generation(db);
+    tx->next = e->txs;
+    e->txs = tx;
+    *out = tx;
+    return 0;
+}
+
+bool exec_tx_alive(struct exec_tx *tx)
+{
+    return tx_conn(tx) != NULL;
+}
+
+int exec_tx_run(struct exec_tx *tx, struct exec_req *req)
+{
+    struct exec *e = tx->e;
+    sqlite3 *conn;
+
+    req_reset(req);
+    if (req->sql == NULL || (req->n_params > 0 && req->params == NULL)) {
+        req_fail(req, WR_INVALID, 0, true,
+                 "a request needs SQL and its parameters");
+        return req->status;
+    }
+    conn = tx_conn(tx);
+    if (conn == NULL) {
+        req_fail(req, WR_INVALID, 0, true, tx->why);
+        return req->status;
+    }
+    sqlite3_set_authorizer(conn, authorize_cb, e);
+    run_write_req(e, conn, req);
+    sqlite3_set_authorizer(conn, NULL, NULL);
+    if (req->status != 0 && sqlite3_get_autocommit(conn)) {
+        /* SQLite ended the transaction on this error (SQLITE_FULL, an OR
+         * ROLLBACK conflict, ...). */
+        tx->dead = true;
+        err_printf(tx->why, "the transaction was rolled back after: %s",
+                   req->errmsg);
+        err_wrap(req->errmsg, "the transaction was rolled back");
+    }
+    return req->status;
+}
+
+int exec_tx_commit(struct exec_tx *tx, struct exec_req *req, char *errmsg)
+{
+    struct exec *e = tx->e;
+    struct batch *b = NULL;
+    sqlite3 *conn;
+    int rv;
+
+    conn = tx_conn(tx);
+    if (conn == NULL) {
+        err_printf(errmsg, "%s", tx->why);
+        rv = WR_INVALID;
+        goto out;
+    }
+    if (req == NULL || req->cb == NULL) {
+        err_printf(errmsg, "COMMIT needs a request with a callback");
+        rv = WR_INVALID;
+        goto out;
+    }
+    req_reset(req);
+    b = calloc(1, sizeof *b);
+    if (b == NULL) {
+        err_printf(errmsg, "out of memory");
+        rv = WR_NOMEM;
+        goto out;
+    }
+    /* A COMMIT refused by a deferred foreign key leaves the transaction
+     * open: tx_rollback() below ends it. */
+    rv = exec_internal(e, conn, "COMMIT", errmsg);
+    if (rv != 0) {
+        goto out;
+    }
+    b->db = tx->db;
+    b->reqs = req;
+    tx_unlink(tx);
+    free(tx);
+    tx = NULL;
+    rv = capture_and_propose(e, b, 1, errmsg);
+    if (rv == 0) {
+        return 0;
+    }
+
+out:
+    free(b);
+    if (tx != NULL) {
+        exec_tx_rollback(tx);
+    }
+    assert(rv != 0);
+    return rv;
+}
+
+void exec_tx_rollback(struct exec_tx *tx)
+{
+    char errmsg[WR_ERRMSG_SIZE];
+    sqlite3 *conn = tx_conn(tx);
+
+    if (conn != NULL && exec_internal(tx->e, conn, "ROLLBACK", errmsg) != 0) {
+        log_error("executor: %s", errmsg);
+    }
+    tx_unlink(tx);
+    free(tx);
 }

@@ -85,7 +85,9 @@ struct exec;
  * memory is taken beyond its lifetime: @p must outlive the executor. */
 int exec_create(struct fsm *f, struct exec_proposer *p, struct exec **out);
 
-/* Fail every batch still waiting with WR_SHUTDOWN (indefinite) and free.
+/* Roll back every open interactive transaction (their handles become
+ * invalid), fail every batch still waiting with WR_SHUTDOWN (indefinite)
+ * and free.
  * A proposal still outstanding keeps its small batch record alive: the
  * proposer must still fire its callback later (libraft does when it
  * closes), and that callback then only frees the record, touching neither
@@ -115,5 +117,46 @@ bool exec_busy(struct exec *e, const char *db);
  * would write is refused with WR_INVALID (definite); writes go through
  * exec_write() whatever request carried them. Returns req->status. */
 int exec_read(struct exec *e, const char *db, struct exec_req *req);
+
+/*
+ * Interactive transactions (ARCHITECTURE.md section 2): one client's BEGIN,
+ * statements, COMMIT or ROLLBACK over several requests. The transaction
+ * runs on the database's second connection (fsm_db_tx_conn()), so readers
+ * on the node's connection keep seeing committed state, and it holds the
+ * writer: while it is open exec_busy() is true for its database and no
+ * batch runs there. Its statements run at once, reads and writes alike
+ * (they see the transaction's own changes); its COMMIT is one proposal,
+ * answered like a batch of one request once applied. The transaction can
+ * be rolled back under the client's feet (an error SQLite ends it on, or
+ * this node stops leading and another leader's entry arrives); every later
+ * call then fails with a sentence saying so. The caller bounds how long one
+ * may stay idle.
+ */
+struct exec_tx;
+
+/* Open a transaction on @db (BEGIN IMMEDIATE). On success *@out is the
+ * caller's until exec_tx_commit() or exec_tx_rollback(). Returns WR_BUSY if
+ * a batch or another transaction is in flight on @db (wait for the writer),
+ * or another error with @errmsg set. */
+int exec_tx_begin(struct exec *e,
+                  const char *db,
+                  struct exec_tx **out,
+                  char *errmsg);
+
+/* Run @req's statements inside @tx, synchronously, like exec_read(): the
+ * outputs are set on return and the callback is not used. Returns
+ * req->status. */
+int exec_tx_run(struct exec_tx *tx, struct exec_req *req);
+
+/* False once @tx was rolled back under the client's feet. */
+bool exec_tx_alive(struct exec_tx *tx);
+
+/* COMMIT @tx and propose it. @tx is released whatever happens. Returns 0:
+ * @req's callback fires once, later, as for exec_write(). Otherwise nothing
+ * was committed (definite), @errmsg says why and the callback never fires. */
+int exec_tx_commit(struct exec_tx *tx, struct exec_req *req, char *errmsg);
+
+/* ROLLBACK @tx (if still open) and release it. */
+void exec_tx_rollback(struct exec_tx *tx);
 
 #endif /* WR_FSM_EXEC_H */

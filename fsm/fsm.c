@@ -55,6 +55,8 @@ struct fsm_db {
     char *name;
     char *path;
     sqlite3 *conn;
+    sqlite3 *tx_conn;   /* Interactive transactions (fsm_db_tx_conn()). */
+    uint64_t generation; /* Bumped when connections go (fsm.h). */
     struct vfs_db *vdb; /* Set once a connection opened the file. */
     bool exists;        /* False after a restore that did not include it. */
 };
@@ -167,17 +169,28 @@ err_nomem:
     return WR_NOMEM;
 }
 
-static void db_close_conn(struct fsm_db *db)
+static void close_one(struct fsm_db *db, sqlite3 **conn)
 {
-    if (db->conn != NULL) {
-        int rv = sqlite3_close(db->conn);
+    if (*conn != NULL) {
+        int rv = sqlite3_close(*conn);
         if (rv != SQLITE_OK) {
             /* Only an unfinalized statement can cause this: a bug. */
             log_error("fsm: close %s: %s", db->name, sqlite3_errstr(rv));
-            sqlite3_close_v2(db->conn);
+            sqlite3_close_v2(*conn);
         }
-        db->conn = NULL;
+        *conn = NULL;
     }
+}
+
+/* Both connections go (a transaction open on the second is rolled back by
+ * the close); whoever kept one sees the generation move. */
+static void db_close_conn(struct fsm_db *db)
+{
+    if (db->conn != NULL || db->tx_conn != NULL) {
+        db->generation++;
+    }
+    close_one(db, &db->tx_conn);
+    close_one(db, &db->conn);
 }
 
 void fsm_destroy(struct fsm *f)
@@ -252,7 +265,7 @@ static int exec_pragma(sqlite3 *conn, const char *sql, char *errmsg)
  * database writes its page 1 (the switch to WAL mode) straight to the main
  * file; that page is the same on every node, and replicated frames replace
  * it from the first transaction on. */
-static int open_conn(struct fsm_db *db, char *errmsg)
+static int open_conn(struct fsm_db *db, sqlite3 **slot, char *errmsg)
 {
     static const char *setup =
         "PRAGMA page_size=4096; PRAGMA synchronous=OFF; "
@@ -284,7 +297,7 @@ static int open_conn(struct fsm_db *db, char *errmsg)
                    db->name);
         goto err_after_open;
     }
-    db->conn = conn;
+    *slot = conn;
     db->exists = true;
     return 0;
 
@@ -328,7 +341,7 @@ int fsm_db_open(struct fsm *f, const char *name, struct fsm_db **out,
         f->dbs = db;
     }
     if (db->conn == NULL) {
-        rv = open_conn(db, errmsg);
+        rv = open_conn(db, &db->conn, errmsg);
         if (rv != 0) {
             return rv;
         }
@@ -339,10 +352,42 @@ int fsm_db_open(struct fsm *f, const char *name, struct fsm_db **out,
 
 sqlite3 *fsm_db_conn(struct fsm_db *db, char *errmsg)
 {
-    if (db->conn == NULL && open_conn(db, errmsg) != 0) {
+    if (db->conn == NULL && open_conn(db, &db->conn, errmsg) != 0) {
         return NULL;
     }
     return db->conn;
+}
+
+sqlite3 *fsm_db_tx_conn(struct fsm_db *db, char *errmsg)
+{
+    /* The node's connection first: it is the one that sets the file up. */
+    if (fsm_db_conn(db, errmsg) == NULL) {
+        return NULL;
+    }
+    if (db->tx_conn == NULL && open_conn(db, &db->tx_conn, errmsg) != 0) {
+        return NULL;
+    }
+    return db->tx_conn;
+}
+
+uint64_t fsm_db_generation(const struct fsm_db *db)
+{
+    return db->generation;
+}
+
+/* Another node's frames are about to be appended to @db: a transaction
+ * still open on the second connection must not outlive them (it holds
+ * SQLite's WAL write lock and a snapshot the append makes stale; its commit
+ * would write over the appended frames). Only a deposed leader can get
+ * here with one open. */
+static void end_open_tx(struct fsm_db *db)
+{
+    if (db->tx_conn != NULL && !sqlite3_get_autocommit(db->tx_conn)) {
+        log_warn("fsm: %s: an interactive transaction was rolled back for "
+                 "another leader's entry", db->name);
+        sqlite3_exec(db->tx_conn, "ROLLBACK", NULL, NULL, NULL);
+        db->generation++;
+    }
 }
 
 const char *fsm_db_name(const struct fsm_db *db)
@@ -477,6 +522,7 @@ int fsm_apply(struct fsm *f, const void *buf, size_t len, char *errmsg)
                      "leader's entry", db->name);
             drop_pending(db, 0, true);
         }
+        end_open_tx(db);
         rv = vfs_append(db->vdb, cmd.frames.commit_size, cmd.frames.n_pages,
                         cmd.frames.page_nos, cmd.frames.pages);
         if (rv != 0) {

@@ -75,6 +75,20 @@ int fsm_db_open(struct fsm *f,
  * Returns NULL and sets @errmsg if it cannot be opened. */
 sqlite3 *fsm_db_conn(struct fsm_db *db, char *errmsg);
 
+/* A second connection to @db, for interactive transactions (fsm/exec.h):
+ * same settings, opened on first use, owned by the fsm. A transaction open
+ * on it keeps the node's connection serving committed state meanwhile.
+ * Applying another node's frames to @db rolls back a transaction still open
+ * on it, and a restore or a dropped pending transaction closes it; either
+ * way fsm_db_generation() moves. Do not keep it (or statements prepared on
+ * it) across an event-loop turn without checking the generation. Returns
+ * NULL and sets @errmsg if it cannot be opened. */
+sqlite3 *fsm_db_tx_conn(struct fsm_db *db, char *errmsg);
+
+/* A counter that moves whenever the fsm closes @db's connections or rolls
+ * back a transaction open on the second one. */
+uint64_t fsm_db_generation(const struct fsm_db *db);
+
 const char *fsm_db_name(const struct fsm_db *db);
 
 /* True while @db has a captured transaction waiting for its entry. */

@@ -453,13 +453,13 @@ int proto_request_decode(const struct proto_header *h,
         err_wrap(errmsg, "decode %s", name);
         return rv;
     }
-    if (ext_type(h->type)) {
+    max_schema = request_max_schema(h->type);
+    if (max_schema < 0 && ext_type(h->type)) {
         err_printf(errmsg,
                    "walraft extension request type %u is not implemented",
                    h->type);
         return WR_UNSUPPORTED;
     }
-    max_schema = request_max_schema(h->type);
     if (max_schema < 0) {
         err_printf(errmsg, "unknown request type %u", h->type);
         return WR_UNSUPPORTED;
@@ -542,6 +542,16 @@ int proto_response_encode(struct buf *b,
     return 0;
 }
 
+static bool response_type_known(unsigned type)
+{
+    for (int k = 0; k < PROTO_RESP__COUNT; k++) {
+        if (proto_response_wire_type(k) == (int)type) {
+            return true;
+        }
+    }
+    return false;
+}
+
 /* Choose the kind to decode a message as, from its header and what the
  * caller expects (FAILURE is always welcome). Returns 0 or an error code
  * with @errmsg set. */
@@ -550,7 +560,7 @@ static int response_kind(const struct proto_header *h,
                          int *kind,
                          char *errmsg)
 {
-    if (ext_type(h->type)) {
+    if (ext_type(h->type) && !response_type_known(h->type)) {
         err_printf(errmsg,
                    "walraft extension response type %u is not implemented",
                    h->type);

@@ -163,18 +163,26 @@
  * 10250 and SQLITE_IOERR_LEADERSHIP_LOST 10506 (legacy 8202 and 8458;
  * dqlite.h, go-dqlite driver.go), DQLITE_PROTO 1001, DQLITE_PARSE 1005.
  *
- * ## walraft's extensions (reserved, not implemented)
+ * ## walraft's extensions
  *
  * Message types 64..127, in both directions, belong to walraft; dqlite has
- * used 0..19 for requests and 0..10 for responses. The plan: request type
- * 64 + t is "request t with an envelope": a leading block of words (flags
- * with the consistency level, bookmark, client id and sequence number) then
- * the exact body of dqlite request t; response 64 is FAILURE with a flags
- * word holding the definite/indefinite bit; response 64 + t is response t
- * followed by the bookmark. dqlite clients never send these types, so a
- * dqlite client sees nothing new. Until then, decoders refuse types 64..127
- * with WR_UNSUPPORTED. Header bytes 6-7 stay unused (foreign clients might
- * put anything there).
+ * used 0..19 for requests and 0..10 for responses. dqlite clients never send
+ * these types, so a dqlite client sees nothing new. Header bytes 6-7 stay
+ * unused (foreign clients might put anything there).
+ *
+ * Defined so far:
+ *
+ * 120 STATUS     request: u64 format, always 0. Response STATUS (120): text,
+ *                a JSON object describing the node as it sees itself and
+ *                the cluster (node/status.c documents the keys). It is what
+ *                `walraft cluster status` shows.
+ *
+ * The plan for the rest: request type 64 + t is "request t with an
+ * envelope": a leading block of words (flags with the consistency level,
+ * bookmark, client id and sequence number) then the exact body of dqlite
+ * request t; response 64 is FAILURE with a flags word holding the
+ * definite/indefinite bit; response 64 + t is response t followed by the
+ * bookmark. Decoders refuse the types not defined yet with WR_UNSUPPORTED.
  *
  * ## What the decoders promise
  *
@@ -480,6 +488,7 @@ bool proto_rows_next(struct proto_rows_iter *it, struct proto_value *row);
 #define PROTO_FIELDS_REQ_TRANSFER(F) F(U64, id)
 #define PROTO_FIELDS_REQ_DESCRIBE(F) F(U64, format)
 #define PROTO_FIELDS_REQ_WEIGHT(F) F(U64, weight)
+#define PROTO_FIELDS_REQ_STATUS(F) F(U64, format)
 
 /* X(lower, UPPER, type code, highest schema accepted) */
 #define PROTO_REQUESTS(X)          \
@@ -502,7 +511,8 @@ bool proto_rows_next(struct proto_rows_iter *it, struct proto_value *row);
     X(cluster, CLUSTER, 16, 0)     \
     X(transfer, TRANSFER, 17, 0)   \
     X(describe, DESCRIBE, 18, 0)   \
-    X(weight, WEIGHT, 19, 0)
+    X(weight, WEIGHT, 19, 0)       \
+    X(status, STATUS, 120, 0)
 
 #define PROTO_FIELDS_RESP_FAILURE(F) F(U64, code) F(TEXT, message)
 #define PROTO_FIELDS_RESP_SERVER(F) F(U64, id) F(TEXT, address)
@@ -519,6 +529,7 @@ bool proto_rows_next(struct proto_rows_iter *it, struct proto_value *row);
 #define PROTO_FIELDS_RESP_EMPTY(F) F(U64, unused)
 #define PROTO_FIELDS_RESP_FILES(F) F(FILES, files)
 #define PROTO_FIELDS_RESP_METADATA(F) F(U64, failure_domain) F(U64, weight)
+#define PROTO_FIELDS_RESP_STATUS(F) F(TEXT, json)
 
 /* X(lower, UPPER, type code, schema). Several kinds share a type code; the
  * first listed is the one chosen when the receiver does not say which it
@@ -537,7 +548,8 @@ bool proto_rows_next(struct proto_rows_iter *it, struct proto_value *row);
     X(rows, ROWS, 7, 0)                         \
     X(empty, EMPTY, 8, 0)                       \
     X(files, FILES, 9, 0)                       \
-    X(metadata, METADATA, 10, 0)
+    X(metadata, METADATA, 10, 0)                \
+    X(status, STATUS, 120, 0)
 
 /* C types of the field kinds. */
 #define PROTO__CTYPE_U32 uint32_t

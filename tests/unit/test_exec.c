@@ -577,11 +577,10 @@ static void transaction_control_in_request_is_refused(void **state)
         assert_int_equal(r[i].status, WR_SQL);
         assert_int_equal(r[i].sqlite_code, SQLITE_AUTH);
         assert_true(r[i].definite);
-        assert_contains(r[i].errmsg, "interactive transactions are not "
-                                     "supported yet");
+        assert_contains(r[i].errmsg, "as requests of their own");
     }
-    assert_contains(r[1].errmsg, "BEGIN is not allowed in a request");
-    assert_contains(r[3].errmsg, "COMMIT is not allowed in a request");
+    assert_contains(r[1].errmsg, "BEGIN is not allowed inside a statement");
+    assert_contains(r[3].errmsg, "COMMIT is not allowed inside a statement");
     /* Request 4 inserted 8 before its COMMIT was refused: rolled back. */
     assert_int_equal(read_int(t, "SELECT sum(x) FROM t"), 5);
     for (int i = 0; i < 4; i++) {
@@ -1170,6 +1169,240 @@ static void invalid_calls_and_empty_database(void **state)
                      0);
 }
 
+/* Interactive transactions. */
+
+static struct exec_tx *tx_begin(struct fixture *t)
+{
+    struct exec_tx *tx = NULL;
+    char errmsg[WR_ERRMSG_SIZE] = "";
+    int rv = exec_tx_begin(t->e, DB, &tx, errmsg);
+
+    if (rv != 0) {
+        print_error("exec_tx_begin: %s\n", errmsg);
+    }
+    assert_int_equal(rv, 0);
+    return tx;
+}
+
+static int64_t tx_read_int(struct exec_tx *tx, const char *sql)
+{
+    struct exec_req req;
+    int64_t v;
+
+    req_init(&req, sql, NULL);
+    assert_int_equal(exec_tx_run(tx, &req), req.status);
+    assert_req_ok(&req);
+    assert_int_equal(req.rows.n_rows, 1);
+    v = req.rows.values[0].integer;
+    exec_req_close(&req);
+    return v;
+}
+
+static int tx_run(struct exec_tx *tx, const char *sql, char *errmsg)
+{
+    struct exec_req req;
+    int rv;
+
+    req_init(&req, sql, NULL);
+    rv = exec_tx_run(tx, &req);
+    if (errmsg != NULL) {
+        strcpy(errmsg, req.errmsg);
+    }
+    exec_req_close(&req);
+    return rv;
+}
+
+/* A transaction sees its own writes at once while every other reader sees
+ * committed state; its COMMIT is one entry, answered once applied, and the
+ * writes are then visible to all. */
+static void tx_isolated_until_commit_applied(void **state)
+{
+    struct fixture *t = *state;
+    struct exec_req commit;
+    char errmsg[WR_ERRMSG_SIZE] = "";
+    struct exec_tx *tx;
+    int calls = 0;
+
+    write1(t, "CREATE TABLE t (x INTEGER)");
+    tx = tx_begin(t);
+    assert_int_equal(tx_run(tx, "INSERT INTO t VALUES (1)", NULL), 0);
+    assert_int_equal(tx_run(tx, "INSERT INTO t VALUES (2)", NULL), 0);
+    assert_int_equal(tx_read_int(tx, "SELECT count(*) FROM t"), 2);
+    assert_int_equal(read_int(t, "SELECT count(*) FROM t"), 0);
+    assert_int_equal(t->fk.n, 0);
+
+    req_init(&commit, "COMMIT", &calls);
+    assert_int_equal(exec_tx_commit(tx, &commit, errmsg), 0);
+    assert_int_equal(t->fk.n, 1);
+    assert_false(t->fk.last_was_barrier);
+    assert_int_equal(read_int(t, "SELECT count(*) FROM t"), 0);
+    assert_true(exec_busy(t->e, DB));
+    fake_apply_next(&t->fk);
+    assert_int_equal(calls, 1);
+    assert_req_ok(&commit);
+    assert_int_equal(commit.bookmark, 2);
+    assert_int_equal(read_int(t, "SELECT count(*) FROM t"), 2);
+    assert_false(exec_busy(t->e, DB));
+    exec_req_close(&commit);
+}
+
+/* While a transaction is open it holds the writer: batches and a second
+ * transaction on its database are refused as busy, other databases are
+ * not. */
+static void tx_holds_the_writer(void **state)
+{
+    struct fixture *t = *state;
+    struct exec_req req;
+    struct exec_req *reqs[] = {&req};
+    struct exec_tx *tx;
+    struct exec_tx *other = NULL;
+    char errmsg[WR_ERRMSG_SIZE] = "";
+
+    write1(t, "CREATE TABLE t (x INTEGER)");
+    tx = tx_begin(t);
+    assert_true(exec_busy(t->e, DB));
+    req_init(&req, "INSERT INTO t VALUES (1)", NULL);
+    assert_int_equal(exec_write(t->e, DB, reqs, 1, errmsg), WR_BUSY);
+    assert_int_equal(exec_tx_begin(t->e, DB, &other, errmsg), WR_BUSY);
+    write_db(t, "db2", "CREATE TABLE u (y INTEGER)");
+    exec_tx_rollback(tx);
+    assert_false(exec_busy(t->e, DB));
+    write1(t, "INSERT INTO t VALUES (1)");
+}
+
+/* ROLLBACK discards the transaction's writes and proposes nothing. */
+static void tx_rollback_discards(void **state)
+{
+    struct fixture *t = *state;
+    struct exec_tx *tx;
+
+    write1(t, "CREATE TABLE t (x INTEGER)");
+    tx = tx_begin(t);
+    assert_int_equal(tx_run(tx, "INSERT INTO t VALUES (1)", NULL), 0);
+    exec_tx_rollback(tx);
+    assert_int_equal(t->fk.n, 0);
+    assert_int_equal(read_int(t, "SELECT count(*) FROM t"), 0);
+}
+
+/* A statement that fails inside a transaction undoes only itself: the
+ * transaction stays open and commits what came before. */
+static void tx_statement_error_keeps_transaction(void **state)
+{
+    struct fixture *t = *state;
+    struct exec_req commit;
+    char errmsg[WR_ERRMSG_SIZE] = "";
+    struct exec_tx *tx;
+    int calls = 0;
+
+    write1(t, "CREATE TABLE t (x INTEGER UNIQUE)");
+    tx = tx_begin(t);
+    assert_int_equal(tx_run(tx, "INSERT INTO t VALUES (1)", NULL), 0);
+    assert_int_equal(tx_run(tx, "INSERT INTO t VALUES (1)", errmsg), WR_SQL);
+    assert_contains(errmsg, "UNIQUE");
+    assert_int_equal(tx_run(tx, "SELEC nonsense", NULL), WR_SQL);
+    assert_true(exec_tx_alive(tx));
+    req_init(&commit, "COMMIT", &calls);
+    assert_int_equal(exec_tx_commit(tx, &commit, errmsg), 0);
+    fake_apply_next(&t->fk);
+    assert_req_ok(&commit);
+    assert_int_equal(read_int(t, "SELECT count(*) FROM t"), 1);
+    exec_req_close(&commit);
+}
+
+/* A deferred foreign key left unresolved fails the COMMIT, definitely:
+ * nothing is proposed and nothing of the transaction remains. */
+static void tx_commit_refused_by_deferred_fk(void **state)
+{
+    struct fixture *t = *state;
+    struct exec_req commit;
+    char errmsg[WR_ERRMSG_SIZE] = "";
+    struct exec_tx *tx;
+    int calls = 0;
+
+    write1(t, "CREATE TABLE p (id INTEGER PRIMARY KEY); "
+              "CREATE TABLE c (p INTEGER REFERENCES p(id) "
+              "DEFERRABLE INITIALLY DEFERRED)");
+    tx = tx_begin(t);
+    assert_int_equal(tx_run(tx, "INSERT INTO c VALUES (7)", NULL), 0);
+    req_init(&commit, "COMMIT", &calls);
+    assert_int_not_equal(exec_tx_commit(tx, &commit, errmsg), 0);
+    assert_contains(errmsg, "FOREIGN KEY");
+    assert_int_equal(calls, 0);
+    assert_int_equal(t->fk.n, 0);
+    assert_false(exec_busy(t->e, DB));
+    assert_int_equal(read_int(t, "SELECT count(*) FROM c"), 0);
+    write1(t, "INSERT INTO p VALUES (1)");
+}
+
+/* A deposed leader with a transaction open applies another leader's entry
+ * for the same database: the transaction is rolled back, the entry is
+ * applied, and the client's next statement hears why. */
+static void tx_rolled_back_by_foreign_entry(void **state)
+{
+    struct fixture *t = *state;
+    struct fixture other;
+    struct fsm_config config = {0};
+    struct exec_req req;
+    struct exec_req *reqs[] = {&req};
+    char errmsg[WR_ERRMSG_SIZE] = "";
+    struct proposal prop;
+    struct exec_tx *tx;
+    int calls = 0;
+
+    /* A second node, with the same history, makes the foreign entry. */
+    memset(&other, 0, sizeof other);
+    assert_true(strlen(t->dir) + 7 <= sizeof other.dir);
+    memcpy(other.dir, t->dir, strlen(t->dir));
+    strcpy(other.dir + strlen(t->dir), "-other");
+    assert_int_equal(mkdir(other.dir, 0700), 0);
+    config.dir = other.dir;
+    config.node_id = next_node_id++;
+    config.seed = 7;
+    assert_int_equal(fsm_create(&config, &other.f, errmsg), 0);
+    other.fk.p.data = &other.fk;
+    other.fk.p.propose = fake_propose;
+    other.fk.f = other.f;
+    assert_int_equal(exec_create(other.f, &other.fk.p, &other.e), 0);
+
+    write1(t, "CREATE TABLE t (x INTEGER)");
+    req_init(&req, "CREATE TABLE t (x INTEGER)", &calls);
+    assert_int_equal(exec_write(other.e, DB, reqs, 1, errmsg), 0);
+    fake_apply_next(&other.fk);
+    exec_req_close(&req);
+    req_init(&req, "INSERT INTO t VALUES (40)", &calls);
+    assert_int_equal(exec_write(other.e, DB, reqs, 1, errmsg), 0);
+    prop = other.fk.queue[0];
+
+    tx = tx_begin(t);
+    assert_int_equal(tx_run(tx, "INSERT INTO t VALUES (1)", NULL), 0);
+    assert_int_equal(fsm_apply(t->f, prop.buf, prop.len, errmsg), 0);
+    assert_false(exec_tx_alive(tx));
+    assert_int_equal(tx_run(tx, "INSERT INTO t VALUES (2)", errmsg),
+                     WR_INVALID);
+    assert_contains(errmsg, "rolled back");
+    exec_tx_rollback(tx);
+    assert_int_equal(read_int(t, "SELECT sum(x) FROM t"), 40);
+
+    fake_apply_next(&other.fk);
+    exec_req_close(&req);
+    exec_destroy(other.e);
+    fsm_destroy(other.f);
+    nftw(other.dir, rm_cb, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+/* The executor goes with a transaction still open: it is rolled back. */
+static void destroy_with_transaction_open(void **state)
+{
+    struct fixture *t = *state;
+    struct exec_tx *tx;
+
+    write1(t, "CREATE TABLE t (x INTEGER)");
+    tx = tx_begin(t);
+    assert_int_equal(tx_run(tx, "INSERT INTO t VALUES (1)", NULL), 0);
+    exec_destroy(t->e);
+    t->e = NULL;
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1197,6 +1430,13 @@ int main(void)
         T(callback_may_start_next_batch),
         T(destroy_with_batch_in_flight),
         T(invalid_calls_and_empty_database),
+        T(tx_isolated_until_commit_applied),
+        T(tx_holds_the_writer),
+        T(tx_rollback_discards),
+        T(tx_statement_error_keeps_transaction),
+        T(tx_commit_refused_by_deferred_fk),
+        T(tx_rolled_back_by_foreign_entry),
+        T(destroy_with_transaction_open),
 #undef T
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
