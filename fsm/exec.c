@@ -282,13 +282,16 @@ static int rows_begin(struct rows *rows, size_t *cap, sqlite3_stmt *stmt)
     rows_clear(rows);
     *cap = 0;
     rows->col_names = calloc((size_t)n, sizeof *rows->col_names);
-    if (rows->col_names == NULL) {
+    rows->decl_types = calloc((size_t)n, sizeof *rows->decl_types);
+    if (rows->col_names == NULL || rows->decl_types == NULL) {
         return WR_NOMEM;
     }
     rows->n_cols = (unsigned)n;
     for (int i = 0; i < n; i++) {
         const char *name = sqlite3_column_name(stmt, i);
-        if (name == NULL || (rows->col_names[i] = strdup(name)) == NULL) {
+        const char *decl = sqlite3_column_decltype(stmt, i);
+        if (name == NULL || (rows->col_names[i] = strdup(name)) == NULL ||
+            (decl != NULL && (rows->decl_types[i] = strdup(decl)) == NULL)) {
             return WR_NOMEM;
         }
     }

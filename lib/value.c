@@ -25,5 +25,9 @@ void rows_clear(struct rows *rows)
         free(rows->col_names[c]);
     }
     free(rows->col_names);
+    for (unsigned c = 0; c < rows->n_cols && rows->decl_types != NULL; c++) {
+        free(rows->decl_types[c]);
+    }
+    free(rows->decl_types);
     memset(rows, 0, sizeof *rows);
 }

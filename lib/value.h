@@ -39,6 +39,8 @@ struct value {
 struct rows {
     unsigned n_cols;
     char **col_names;
+    char **decl_types; /* Declared type of each column, NULL for an
+                          expression (sqlite3_column_decltype()). */
     unsigned n_rows;
     struct value *values;
 };

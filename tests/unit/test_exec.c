@@ -1403,6 +1403,25 @@ static void destroy_with_transaction_open(void **state)
     t->e = NULL;
 }
 
+/* Rows carry each column's declared type (NULL for an expression), so the
+ * gateway can send DATETIME and BOOLEAN columns as dqlite does. */
+static void rows_carry_declared_types(void **state)
+{
+    struct fixture *t = *state;
+    struct exec_req req;
+
+    write1(t, "CREATE TABLE t (at DATETIME, ok BOOLEAN, n)");
+    write1(t, "INSERT INTO t VALUES (1700000000, 1, 2)");
+    req_init(&req, "SELECT at, ok, n, n + 1 FROM t", NULL);
+    assert_int_equal(exec_read(t->e, DB, &req), 0);
+    assert_int_equal(req.rows.n_cols, 4);
+    assert_string_equal(req.rows.decl_types[0], "DATETIME");
+    assert_string_equal(req.rows.decl_types[1], "BOOLEAN");
+    assert_null(req.rows.decl_types[2]);
+    assert_null(req.rows.decl_types[3]);
+    exec_req_close(&req);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1437,6 +1456,7 @@ int main(void)
         T(tx_commit_refused_by_deferred_fk),
         T(tx_rolled_back_by_foreign_entry),
         T(destroy_with_transaction_open),
+        T(rows_carry_declared_types),
 #undef T
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

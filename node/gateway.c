@@ -1,0 +1,1552 @@
+/*
+ * Client connections (see gateway.h).
+ *
+ * A connection reads frames (8-byte header, then the body it announces) into
+ * one growing buffer, decodes one request with proto_request_decode(),
+ * copies out what it needs (SQL, parameters, names), drops the frame, and
+ * stops reading until the response is written. Every decode error of a body
+ * gets a FAILURE and the connection goes on; a header that announces more
+ * than the limit closes it (the framing is lost).
+ *
+ * Lifetime: a connection is referenced by its TCP handle (until the close
+ * callback), by each uv_write in flight, and by each callback of the node it
+ * waits for (a queued write, a membership change). It is freed when the last
+ * reference goes, so a callback that fires after the client hung up finds
+ * its record and only drops it.
+ *
+ * Answers that differ from dqlite 1.11, and why:
+ *
+ * - Transactions. go-dqlite's database/sql driver sends "BEGIN", "COMMIT"
+ *   and "ROLLBACK" as EXEC_SQL (the `dqlite` shell wraps each line in a
+ *   transaction). A request that is exactly one of those (tx_verb()) drives
+ *   an interactive transaction of the executor (fsm/exec.h): BEGIN waits
+ *   in the write queue for the writer like any write, then every request
+ *   of the connection runs inside the transaction until COMMIT (one Raft
+ *   entry, answered once applied) or ROLLBACK. A transaction idle for
+ *   longer than the node's --tx-timeout, or open when the node stops
+ *   leading, is rolled back; the client's next request hears why, and so
+ *   does every one after it until it sends COMMIT (which fails) or
+ *   ROLLBACK (which succeeds). Transaction control inside a larger request
+ *   is refused by the executor.
+ *
+ * - A QUERY whose statements return no columns (CREATE, an INSERT without
+ *   RETURNING). dqlite never sends a 0-column ROWS (query.c fails such a
+ *   QUERY with SQLITE_ERROR before stepping it), and go-dqlite could not
+ *   read one: with no column slots its Rows.Next() never reaches the end
+ *   marker. We do the same as dqlite, before running anything, with a
+ *   sentence: "... send it with EXEC". If a result without columns appears
+ *   anyway after the statements ran (a statement could not be prepared
+ *   ahead because an earlier one creates its table), the answer is a ROWS
+ *   with one column named "" and no row, which go-dqlite reads as an empty
+ *   result, since the write did happen.
+ *
+ * - Errors. Every FAILURE message ends in " (definite)" (it did not happen)
+ *   or " (indefinite)" (it may have happened). A write whose entry's outcome
+ *   is unknown answers SQLITE_IOERR_LEADERSHIP_LOST (10506); a node that is
+ *   not leader or is shutting down answers SQLITE_IOERR_NOT_LEADER (10250),
+ *   so that go-dqlite looks for the leader again; a queue timeout answers
+ *   SQLITE_ERROR with the queue's sentence, never SQLITE_BUSY. With the
+ *   legacy protocol version the legacy codes (8202, 8458) are used.
+ *
+ * - Column types follow dqlite (proto_column_type()): an INTEGER in a
+ *   column declared DATETIME, DATE or TIMESTAMP goes as UNIXTIME, a TEXT
+ *   there as ISO8601, an INTEGER in a BOOLEAN column as BOOLEAN; where
+ *   dqlite would assert (a TEXT in a BOOLEAN column), the value keeps its
+ *   own type.
+ *
+ * - Reads and writes are told apart by sqlite3_stmt_readonly() over every
+ *   statement, whatever request carried them, so INSERT ... RETURNING sent
+ *   as a QUERY is a replicated write.
+ */
+#include "gateway.h"
+
+#include <assert.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <raft.h>
+#include <sqlite3.h>
+
+#include "../fsm/exec.h"
+#include "../fsm/fsm.h"
+#include "../lib/buf.h"
+#include "../lib/err.h"
+#include "../lib/log.h"
+#include "../proto/wire.h"
+#include "../raft/transport.h"
+#include "node.h"
+#include "queue.h"
+
+#define DEFAULT_MAX_CONNECTIONS 1024
+#define DEFAULT_MAX_STATEMENTS 1024
+#define HEARTBEAT_TIMEOUT_MS 15000
+#define ROWS_BUDGET (64 * 1024)
+#define READ_CHUNK (64 * 1024)
+
+struct stmt {
+    uint32_t id;
+    char *sql; /* The first statement's text. */
+};
+
+struct conn {
+    struct gateway *g; /* NULL once gateway_destroy() let go. */
+    uv_tcp_t *tcp;     /* NULL once closed. */
+    struct conn *prev;
+    struct conn *next;
+    unsigned refs;
+    bool closing;
+    bool close_after_write; /* Refused: close once the FAILURE is out. */
+    bool legacy;
+
+    /* Input. */
+    uint8_t *in;
+    size_t in_len;
+    size_t in_cap;
+    bool have_header;
+    struct proto_header hdr;
+    size_t body_len;
+    bool reading;
+
+    /* The request being served. */
+    bool busy;
+    uint8_t type;
+    bool want_rows; /* QUERY, QUERY_SQL. */
+    bool is_write;
+    bool waiting;   /* For a node callback (write or membership). */
+    struct exec_req req;
+    char *sql;
+    struct value *params;
+    unsigned n_params;
+
+    /* ROWS being streamed from req.rows. */
+    bool streaming;
+    bool interrupted;
+    unsigned next_row;
+
+    /* Database and statements. */
+    struct fsm_db *db;
+    char *db_name;
+    struct stmt *stmts;
+    unsigned n_stmts;
+    unsigned stmts_cap;
+    uint32_t next_stmt_id;
+    struct exec_tx *tx;      /* Open interactive transaction. */
+    struct exec_tx *tx_new;  /* Filled by the queue when BEGIN runs. */
+    uint64_t tx_used_at;     /* Loop time of its last request. */
+    char tx_lost[WR_ERRMSG_SIZE]; /* Why it was rolled back behind the
+                                     client's back; "" if it was not. */
+};
+
+struct gateway {
+    struct node *n;
+    struct proto_limits limits;
+    unsigned max_connections;
+    unsigned max_statements;
+    struct conn *conns; /* Every live record. */
+    unsigned n_open;    /* Connections whose handle is not closed yet. */
+    bool closing;
+    void (*close_cb)(void *arg);
+    void *close_arg;
+};
+
+struct write_req {
+    uv_write_t w;
+    struct buf b;
+    struct conn *c;
+};
+
+static void conn_close(struct conn *c);
+static void conn_process(struct conn *c);
+static void rows_next_part(struct conn *c);
+static void respond_empty(struct conn *c);
+
+/*
+ * Lifetime.
+ */
+
+static void conn_clear_request(struct conn *c)
+{
+    exec_req_close(&c->req);
+    memset(&c->req, 0, sizeof c->req);
+    for (unsigned i = 0; i < c->n_params; i++) {
+        value_clear(&c->params[i]);
+    }
+    free(c->params);
+    c->params = NULL;
+    c->n_params = 0;
+    free(c->sql);
+    c->sql = NULL;
+    c->streaming = false;
+    c->interrupted = false;
+    c->next_row = 0;
+    c->waiting = false;
+}
+
+static void conn_unref(struct conn *c)
+{
+    struct gateway *g = c->g;
+
+    assert(c->refs > 0);
+    if (--c->refs > 0) {
+        return;
+    }
+    if (g != NULL) {
+        if (c->prev != NULL) {
+            c->prev->next = c->next;
+        } else {
+            g->conns = c->next;
+        }
+        if (c->next != NULL) {
+            c->next->prev = c->prev;
+        }
+    }
+    conn_clear_request(c);
+    for (unsigned i = 0; i < c->n_stmts; i++) {
+        free(c->stmts[i].sql);
+    }
+    free(c->stmts);
+    free(c->db_name);
+    free(c->in);
+    free(c);
+}
+
+static void maybe_closed(struct gateway *g)
+{
+    if (g->closing && g->n_open == 0 && g->close_cb != NULL) {
+        void (*cb)(void *arg) = g->close_cb;
+        g->close_cb = NULL;
+        cb(g->close_arg);
+    }
+}
+
+static void tcp_close_cb(uv_handle_t *handle)
+{
+    struct conn *c = handle->data;
+    struct gateway *g = c->g;
+
+    raft_free(handle);
+    c->tcp = NULL;
+    if (g != NULL) {
+        g->n_open--;
+    }
+    conn_unref(c);
+    if (g != NULL) {
+        maybe_closed(g);
+    }
+}
+
+static void conn_close(struct conn *c)
+{
+    if (c->closing) {
+        return;
+    }
+    c->closing = true;
+    if (c->tx != NULL) {
+        exec_tx_rollback(c->tx);
+        c->tx = NULL;
+    }
+    if (c->reading) {
+        uv_read_stop((uv_stream_t *)c->tcp);
+        c->reading = false;
+    }
+    uv_close((uv_handle_t *)c->tcp, tcp_close_cb);
+}
+
+/*
+ * Output.
+ */
+
+static void request_done(struct conn *c)
+{
+    c->busy = false;
+    conn_clear_request(c);
+    conn_process(c);
+}
+
+static void write_cb(uv_write_t *w, int status)
+{
+    struct write_req *wr = w->data;
+    struct conn *c = wr->c;
+
+    buf_close(&wr->b);
+    free(wr);
+    if (c->closing) {
+        conn_unref(c);
+        return;
+    }
+    if (status != 0 || c->close_after_write) {
+        conn_close(c);
+        conn_unref(c);
+        return;
+    }
+    if (c->streaming &&
+        (c->next_row < c->req.rows.n_rows && !c->interrupted)) {
+        rows_next_part(c);
+    } else if (c->streaming && c->interrupted) {
+        /* The rest of the result set is dropped; the INTERRUPT's EMPTY
+         * goes now, and ends the request. */
+        c->streaming = false;
+        respond_empty(c);
+    } else if (c->busy && !c->waiting) {
+        request_done(c);
+    }
+    conn_unref(c);
+}
+
+/* Write the messages in @b (taken over) to the client. */
+static void conn_send(struct conn *c, struct buf *b)
+{
+    struct write_req *wr;
+    uv_buf_t ub;
+
+    if (c->closing) {
+        buf_close(b);
+        return;
+    }
+    wr = calloc(1, sizeof *wr);
+    if (wr == NULL) {
+        buf_close(b);
+        conn_close(c);
+        return;
+    }
+    wr->b = *b;
+    buf_init(b);
+    wr->c = c;
+    wr->w.data = wr;
+    ub.base = (char *)wr->b.p;
+    ub.len = wr->b.len;
+    c->refs++;
+    if (uv_write(&wr->w, (uv_stream_t *)c->tcp, &ub, 1, write_cb) != 0) {
+        buf_close(&wr->b);
+        free(wr);
+        c->refs--;
+        conn_close(c);
+    }
+}
+
+/* Encode @r and send it as the whole answer to the current request. */
+static void respond(struct conn *c, const struct proto_response *r)
+{
+    struct buf b;
+    char errmsg[WR_ERRMSG_SIZE] = "";
+    int rv;
+
+    buf_init(&b);
+    rv = proto_response_encode(&b, r, errmsg);
+    if (rv != 0) {
+        struct proto_response f = {.kind = PROTO_RESP_FAILURE};
+        char msg[WR_ERRMSG_SIZE];
+        log_warn("gateway: encode %s: %s", proto_response_name(r->kind),
+                 errmsg);
+        err_printf(msg, "encode the response: %s (definite)", errmsg);
+        f.failure.code = SQLITE_ERROR;
+        f.failure.message = msg;
+        buf_reset(&b);
+        if (proto_response_encode(&b, &f, errmsg) != 0) {
+            buf_close(&b);
+            conn_close(c);
+            return;
+        }
+    }
+    conn_send(c, &b);
+}
+
+/* FAILURE with @code and @msg, marked definite or not. */
+static void respond_failure(struct conn *c,
+                            uint64_t code,
+                            bool definite,
+                            const char *msg)
+{
+    struct proto_response r = {.kind = PROTO_RESP_FAILURE};
+    char text[WR_ERRMSG_SIZE + 16];
+
+    snprintf(text, sizeof text, "%s (%s)", msg,
+             definite ? "definite" : "indefinite");
+    r.failure.code = code;
+    r.failure.message = text;
+    respond(c, &r);
+}
+
+static uint64_t code_not_leader(const struct conn *c)
+{
+    return c->legacy ? PROTO_ERR_NOT_LEADER_LEGACY : PROTO_ERR_NOT_LEADER;
+}
+
+static uint64_t code_leadership_lost(const struct conn *c)
+{
+    return c->legacy ? PROTO_ERR_LEADERSHIP_LOST_LEGACY
+                     : PROTO_ERR_LEADERSHIP_LOST;
+}
+
+static void respond_not_leader(struct conn *c)
+{
+    respond_failure(c, code_not_leader(c), true, "not leader");
+}
+
+static void respond_empty(struct conn *c)
+{
+    struct proto_response r = {.kind = PROTO_RESP_EMPTY};
+    respond(c, &r);
+}
+
+/* The FAILURE for a request of the node that failed with @status. */
+static void respond_status(struct conn *c,
+                           int status,
+                           int sqlite_code,
+                           bool definite,
+                           const char *msg)
+{
+    uint64_t code = SQLITE_ERROR;
+
+    if (status == WR_SQL && sqlite_code != 0) {
+        code = (uint64_t)sqlite_code;
+    } else if (!definite) {
+        code = code_leadership_lost(c);
+    } else if (status == WR_NOTLEADER || status == WR_SHUTDOWN) {
+        code = code_not_leader(c);
+    } else if (status == WR_NOMEM) {
+        code = SQLITE_NOMEM;
+    }
+    respond_failure(c, code, definite, msg);
+}
+
+/*
+ * Results.
+ */
+
+/* Send the next ROWS message of c->req.rows. */
+static void rows_next_part(struct conn *c)
+{
+    const struct rows *rows = &c->req.rows;
+    struct proto_rows_writer w;
+    uint8_t *hints;
+    struct buf b;
+    char errmsg[WR_ERRMSG_SIZE] = "";
+    int rv;
+
+    hints = calloc(rows->n_cols, sizeof *hints);
+    if (hints == NULL) {
+        conn_close(c);
+        return;
+    }
+    buf_init(&b);
+    rv = proto_rows_begin(&w, &b, rows->n_cols,
+                          (const char *const *)rows->col_names, ROWS_BUDGET,
+                          errmsg);
+    while (rv == 0 && c->next_row < rows->n_rows) {
+        const struct value *row =
+            &rows->values[(size_t)c->next_row * rows->n_cols];
+        bool added = false;
+        /* dqlite's types for declared DATETIME, DATE, TIMESTAMP and
+         * BOOLEAN columns (proto_column_type()). */
+        for (unsigned i = 0; i < rows->n_cols; i++) {
+            hints[i] = (uint8_t)proto_column_type(
+                rows->decl_types != NULL ? rows->decl_types[i] : NULL,
+                row[i].type);
+        }
+        rv = proto_rows_add(&w, row, hints, &added, errmsg);
+        if (rv != 0 || !added) {
+            break;
+        }
+        c->next_row++;
+    }
+    free(hints);
+    if (rv == 0) {
+        rv = proto_rows_finish(&w, c->next_row < rows->n_rows);
+    } else {
+        proto_rows_abort(&w);
+    }
+    if (rv != 0) {
+        /* Mid-stream the client cannot be told in-band: close. */
+        log_warn("gateway: encode ROWS: %s", errmsg);
+        buf_close(&b);
+        if (c->next_row == 0) {
+            c->streaming = false;
+            respond_failure(c, SQLITE_ERROR, true, "encode the result rows");
+        } else {
+            conn_close(c);
+        }
+        return;
+    }
+    conn_send(c, &b);
+}
+
+/* Answer the current request from c->req, which succeeded. */
+static void respond_result(struct conn *c)
+{
+    if (!c->want_rows) {
+        struct proto_response r = {.kind = PROTO_RESP_RESULT};
+        r.result.last_insert_id = (uint64_t)c->req.last_insert_id;
+        r.result.rows_affected = (uint64_t)c->req.changes;
+        respond(c, &r);
+        return;
+    }
+    if (c->req.rows.n_cols == 0) {
+        /* The statements ran but none returns columns (see the top). */
+        static const char *const names[] = {""};
+        struct proto_response r = {.kind = PROTO_RESP_ROWS};
+        r.rows.rows.n_cols = 1;
+        r.rows.rows.names = names;
+        r.rows.rows.n_rows = 0;
+        r.rows.rows.marker = PROTO_ROWS_DONE;
+        respond(c, &r);
+        return;
+    }
+    c->streaming = true;
+    c->next_row = 0;
+    rows_next_part(c);
+}
+
+static void respond_req(struct conn *c)
+{
+    if (c->req.status != 0) {
+        respond_status(c, c->req.status, c->req.sqlite_code, c->req.definite,
+                       c->req.errmsg);
+        return;
+    }
+    respond_result(c);
+}
+
+/* The transaction of @c is rolled back behind the client's back. */
+static void tx_lose(struct conn *c, const char *why)
+{
+    if (c->tx != NULL) {
+        exec_tx_rollback(c->tx);
+        c->tx = NULL;
+        snprintf(c->tx_lost, sizeof c->tx_lost, "%s", why);
+    }
+}
+
+/* The queue ran (or failed) the BEGIN of the current request. */
+static void begin_done_cb(struct exec_req *req)
+{
+    struct conn *c = req->data;
+
+    c->waiting = false;
+    if (c->closing) {
+        if (c->tx_new != NULL) {
+            exec_tx_rollback(c->tx_new);
+            c->tx_new = NULL;
+        }
+        conn_clear_request(c);
+        conn_unref(c);
+        return;
+    }
+    if (req->status == 0) {
+        c->tx = c->tx_new;
+        c->tx_new = NULL;
+        c->tx_used_at = uv_now(c->tcp->loop);
+    }
+    respond_req(c);
+    conn_unref(c);
+}
+
+/* The queue or executor answered the current write. */
+static void write_done_cb(struct exec_req *req)
+{
+    struct conn *c = req->data;
+
+    c->waiting = false;
+    if (c->closing) {
+        conn_clear_request(c);
+        conn_unref(c);
+        return;
+    }
+    respond_req(c);
+    conn_unref(c);
+}
+
+/*
+ * Statements.
+ */
+
+static struct stmt *stmt_find(struct conn *c, uint32_t id)
+{
+    for (unsigned i = 0; i < c->n_stmts; i++) {
+        if (c->stmts[i].id == id) {
+            return &c->stmts[i];
+        }
+    }
+    return NULL;
+}
+
+/* What a transaction-control statement does, if @sql is exactly one. */
+enum tx_verb { TXV_NONE, TXV_BEGIN, TXV_COMMIT, TXV_ROLLBACK };
+
+/* The next word of @p (letters, digits, underscore) after blanks and
+ * comments: its start in *word and length; returns the position after. */
+static const char *next_word(const char *p, const char **word, size_t *len)
+{
+    for (;;) {
+        while (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r' ||
+               *p == '\f' || *p == ';') {
+            p++;
+        }
+        if (p[0] == '-' && p[1] == '-') {
+            const char *nl = strchr(p, '\n');
+            p = nl != NULL ? nl : p + strlen(p);
+        } else if (p[0] == '/' && p[1] == '*') {
+            const char *end = strstr(p + 2, "*/");
+            p = end != NULL ? end + 2 : p + strlen(p);
+        } else {
+            break;
+        }
+    }
+    *word = p;
+    while ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
+           (*p >= '0' && *p <= '9') || *p == '_') {
+        p++;
+    }
+    *len = (size_t)(p - *word);
+    return p;
+}
+
+static bool word_is(const char *w, size_t len, const char *kw)
+{
+    return strlen(kw) == len && sqlite3_strnicmp(w, kw, (int)len) == 0;
+}
+
+/* BEGIN [DEFERRED|IMMEDIATE|EXCLUSIVE] [TRANSACTION], COMMIT|END
+ * [TRANSACTION], ROLLBACK [TRANSACTION], and nothing else in @sql
+ * (semicolons, blanks and comments aside). */
+static enum tx_verb tx_verb(const char *sql)
+{
+    const char *w;
+    size_t len;
+    const char *p = next_word(sql, &w, &len);
+    enum tx_verb verb;
+
+    if (word_is(w, len, "BEGIN")) {
+        verb = TXV_BEGIN;
+        p = next_word(p, &w, &len);
+        if (word_is(w, len, "DEFERRED") || word_is(w, len, "IMMEDIATE") ||
+            word_is(w, len, "EXCLUSIVE")) {
+            p = next_word(p, &w, &len);
+        }
+    } else if (word_is(w, len, "COMMIT") || word_is(w, len, "END")) {
+        verb = TXV_COMMIT;
+        p = next_word(p, &w, &len);
+    } else if (word_is(w, len, "ROLLBACK")) {
+        verb = TXV_ROLLBACK;
+        p = next_word(p, &w, &len);
+    } else {
+        return TXV_NONE;
+    }
+    if (word_is(w, len, "TRANSACTION")) {
+        next_word(p, &w, &len);
+    }
+    /* Anything left (a savepoint name, another statement) is not ours. */
+    return len == 0 && *w == '\0' ? verb : TXV_NONE;
+}
+
+/* Decide whether @sql writes: prepare every statement on the database's
+ * connection and finalize at once (the connection may be replaced between
+ * loop turns). *has_cols is set if a statement returns columns; *unsure if
+ * a statement could not be prepared (after a write its table may not exist
+ * yet; otherwise running it reports the error), so the column count is not
+ * known before running. */
+static bool sql_writes(struct conn *c, const char *sql, bool *has_cols,
+                       bool *unsure)
+{
+    char errmsg[WR_ERRMSG_SIZE];
+    sqlite3 *conn = fsm_db_conn(c->db, errmsg);
+    const char *tail = sql;
+    bool writes = false;
+
+    *has_cols = false;
+    *unsure = false;
+    if (conn == NULL) {
+        return false; /* exec_read() reports the same failure. */
+    }
+    while (*tail != '\0') {
+        sqlite3_stmt *stmt = NULL;
+        const char *next = NULL;
+        if (sqlite3_prepare_v2(conn, tail, -1, &stmt, &next) != SQLITE_OK) {
+            /* Reads change no schema: after reads only, this is a genuine
+             * error that exec_read() reports; after a write, the executor
+             * runs the statements in order and decides. Either way the
+             * columns are not known ahead. */
+            *unsure = true;
+            break;
+        }
+        tail = next;
+        if (stmt == NULL) {
+            continue;
+        }
+        if (!sqlite3_stmt_readonly(stmt)) {
+            writes = true;
+        }
+        if (sqlite3_column_count(stmt) > 0) {
+            *has_cols = true;
+        }
+        sqlite3_finalize(stmt);
+    }
+    return writes;
+}
+
+/* Copy decoded parameters (they point into the frame, which is dropped). */
+static int copy_params(struct conn *c, const struct proto_params *params)
+{
+    struct proto_params_iter it;
+    struct proto_value pv;
+    unsigned i = 0;
+
+    if (params->n == 0) {
+        return 0;
+    }
+    c->params = calloc(params->n, sizeof *c->params);
+    if (c->params == NULL) {
+        return WR_NOMEM;
+    }
+    proto_params_iter_init(&it, params);
+    while (proto_params_next(&it, &pv)) {
+        struct value *v = &c->params[i];
+        /* BOOLEAN and UNIXTIME arrive as INTEGER, ISO8601 as TEXT. */
+        *v = pv.v;
+        if (pv.v.type == VALUE_TEXT) {
+            v->text.p = malloc(pv.v.text.n + 1);
+            if (v->text.p == NULL) {
+                v->type = VALUE_NULL;
+                return WR_NOMEM;
+            }
+            memcpy(v->text.p, pv.v.text.p, pv.v.text.n);
+            v->text.p[pv.v.text.n] = '\0';
+        } else if (pv.v.type == VALUE_BLOB) {
+            v->blob.p = NULL;
+            if (pv.v.blob.n > 0) {
+                v->blob.p = malloc(pv.v.blob.n);
+                if (v->blob.p == NULL) {
+                    v->type = VALUE_NULL;
+                    return WR_NOMEM;
+                }
+                memcpy(v->blob.p, pv.v.blob.p, pv.v.blob.n);
+            }
+        }
+        i++;
+        c->n_params = i;
+    }
+    return 0;
+}
+
+static bool check_db(struct conn *c, uint64_t db_id)
+{
+    if (c->db == NULL || db_id != 0) {
+        char msg[WR_ERRMSG_SIZE];
+        err_printf(msg, "no database opened with id %llu",
+                   (unsigned long long)db_id);
+        respond_failure(c, PROTO_ERR_PROTO, true, msg);
+        return false;
+    }
+    return true;
+}
+
+/* EXEC, QUERY, EXEC_SQL, QUERY_SQL: run @sql with @params. */
+static void handle_sql(struct conn *c,
+                       const char *sql,
+                       const struct proto_params *params)
+{
+    struct node *n = c->g->n;
+    enum tx_verb verb;
+    bool has_cols;
+    bool unsure;
+    int rv;
+
+    if (!node_ready(n) || node_queue(n) == NULL || node_exec(n) == NULL) {
+        respond_not_leader(c);
+        return;
+    }
+    verb = tx_verb(sql);
+    if (verb != TXV_NONE && params->n > 0) {
+        respond_failure(c, SQLITE_RANGE, true,
+                        "transaction control takes no parameters");
+        return;
+    }
+    if (c->tx_lost[0] != '\0') {
+        /* Until the client ends the transaction it thinks it is in. */
+        if (verb == TXV_ROLLBACK) {
+            c->tx_lost[0] = '\0';
+            memset(&c->req, 0, sizeof c->req);
+            respond_result(c);
+            return;
+        }
+        if (verb == TXV_COMMIT || verb == TXV_BEGIN) {
+            c->tx_lost[0] = verb == TXV_COMMIT ? '\0' : c->tx_lost[0];
+        }
+        respond_failure(c, SQLITE_ABORT, true, c->tx_lost);
+        return;
+    }
+    switch (verb) {
+        case TXV_BEGIN:
+            if (c->tx != NULL) {
+                respond_failure(c, SQLITE_ERROR, true,
+                                "cannot start a transaction within a "
+                                "transaction");
+                return;
+            }
+            memset(&c->req, 0, sizeof c->req);
+            c->req.data = c;
+            c->req.cb = begin_done_cb;
+            c->waiting = true;
+            c->refs++;
+            queue_submit_begin(node_queue(n), c->db_name, &c->req,
+                               &c->tx_new);
+            return;
+        case TXV_COMMIT:
+            if (c->tx == NULL) {
+                respond_failure(c, SQLITE_ERROR, true,
+                                "cannot commit - no transaction is active");
+                return;
+            } else {
+                char errmsg[WR_ERRMSG_SIZE];
+                struct exec_tx *tx = c->tx;
+
+                c->tx = NULL;
+                memset(&c->req, 0, sizeof c->req);
+                c->req.data = c;
+                c->req.cb = write_done_cb;
+                c->is_write = true;
+                c->waiting = true;
+                c->refs++;
+                rv = exec_tx_commit(tx, &c->req, errmsg);
+                if (rv != 0) {
+                    c->waiting = false;
+                    c->refs--;
+                    respond_status(c, rv,
+                                   rv == WR_SQL ? SQLITE_CONSTRAINT : 0, true,
+                                   errmsg);
+                }
+            }
+            return;
+        case TXV_ROLLBACK:
+            if (c->tx == NULL) {
+                respond_failure(c, SQLITE_ERROR, true,
+                                "cannot rollback - no transaction is active");
+                return;
+            }
+            exec_tx_rollback(c->tx);
+            c->tx = NULL;
+            memset(&c->req, 0, sizeof c->req);
+            respond_result(c);
+            return;
+        default:
+            break;
+    }
+
+    c->is_write = sql_writes(c, sql, &has_cols, &unsure);
+    if (c->want_rows && !has_cols && !unsure) {
+        respond_failure(c, SQLITE_ERROR, true,
+                        "the statement returns no rows: send it with EXEC "
+                        "instead of QUERY");
+        return;
+    }
+    c->sql = strdup(sql);
+    if (c->sql == NULL || (rv = copy_params(c, params)) != 0) {
+        respond_failure(c, SQLITE_NOMEM, true, "out of memory");
+        return;
+    }
+    c->req.data = c;
+    c->req.sql = c->sql;
+    c->req.params = c->params;
+    c->req.n_params = c->n_params;
+    c->req.cb = write_done_cb;
+    if (c->tx != NULL) {
+        /* Reads and writes alike, at once, inside the transaction. */
+        c->tx_used_at = uv_now(c->tcp->loop);
+        exec_tx_run(c->tx, &c->req);
+        respond_req(c);
+        return;
+    }
+    if (c->is_write) {
+        c->waiting = true;
+        c->refs++;
+        queue_submit(node_queue(n), c->db_name, &c->req);
+        return;
+    }
+    exec_read(node_exec(n), c->db_name, &c->req);
+    respond_req(c);
+}
+
+static void handle_open(struct conn *c, const struct proto_req_open *r)
+{
+    char errmsg[WR_ERRMSG_SIZE] = "";
+    struct fsm_db *db;
+    int rv;
+
+    if (c->db != NULL) {
+        respond_failure(c, PROTO_ERR_PROTO, true,
+                        "a database is already open on this connection");
+        return;
+    }
+    rv = fsm_db_open(node_fsm(c->g->n), r->name, &db, errmsg);
+    if (rv != 0) {
+        respond_failure(c, rv == WR_INVALID ? SQLITE_CANTOPEN : SQLITE_ERROR,
+                        true, errmsg);
+        return;
+    }
+    c->db_name = strdup(r->name);
+    if (c->db_name == NULL) {
+        respond_failure(c, SQLITE_NOMEM, true, "out of memory");
+        return;
+    }
+    c->db = db;
+    {
+        struct proto_response resp = {.kind = PROTO_RESP_DB};
+        resp.db.id = 0;
+        respond(c, &resp);
+    }
+}
+
+static void handle_prepare(struct conn *c,
+                           const struct proto_req_prepare *r,
+                           uint8_t schema)
+{
+    char errmsg[WR_ERRMSG_SIZE] = "";
+    struct proto_response resp;
+    sqlite3 *conn;
+    sqlite3_stmt *stmt = NULL;
+    const char *tail = NULL;
+    struct stmt *s;
+    int n_params;
+
+    if (!check_db(c, r->db_id)) {
+        return;
+    }
+    if (c->n_stmts >= c->g->max_statements) {
+        err_printf(errmsg, "too many prepared statements on this "
+                           "connection (at most %u): finalize some",
+                   c->g->max_statements);
+        respond_failure(c, SQLITE_ERROR, true, errmsg);
+        return;
+    }
+    conn = fsm_db_conn(c->db, errmsg);
+    if (conn == NULL) {
+        respond_failure(c, SQLITE_CANTOPEN, true, errmsg);
+        return;
+    }
+    if (sqlite3_prepare_v2(conn, r->sql, -1, &stmt, &tail) != SQLITE_OK) {
+        respond_failure(c, (uint64_t)sqlite3_extended_errcode(conn), true,
+                        sqlite3_errmsg(conn));
+        return;
+    }
+    if (stmt == NULL) {
+        respond_failure(c, SQLITE_ERROR, true, "empty statement");
+        return;
+    }
+    n_params = sqlite3_bind_parameter_count(stmt);
+    sqlite3_finalize(stmt);
+    if (c->n_stmts == c->stmts_cap) {
+        unsigned cap = c->stmts_cap == 0 ? 4 : c->stmts_cap * 2;
+        struct stmt *grown = realloc(c->stmts, cap * sizeof *grown);
+        if (grown == NULL) {
+            respond_failure(c, SQLITE_NOMEM, true, "out of memory");
+            return;
+        }
+        c->stmts = grown;
+        c->stmts_cap = cap;
+    }
+    s = &c->stmts[c->n_stmts];
+    s->sql = strndup(r->sql, (size_t)(tail - r->sql));
+    if (s->sql == NULL) {
+        respond_failure(c, SQLITE_NOMEM, true, "out of memory");
+        return;
+    }
+    s->id = c->next_stmt_id++;
+    c->n_stmts++;
+    memset(&resp, 0, sizeof resp);
+    if (schema >= 1) {
+        resp.kind = PROTO_RESP_STMT_WITH_OFFSET;
+        resp.stmt_with_offset.db_id = 0;
+        resp.stmt_with_offset.id = s->id;
+        resp.stmt_with_offset.params = (uint64_t)n_params;
+        resp.stmt_with_offset.offset = (uint64_t)(tail - r->sql);
+    } else {
+        resp.kind = PROTO_RESP_STMT;
+        resp.stmt.db_id = 0;
+        resp.stmt.id = s->id;
+        resp.stmt.params = (uint64_t)n_params;
+    }
+    respond(c, &resp);
+}
+
+static struct stmt *lookup_stmt(struct conn *c, uint32_t db_id, uint32_t id)
+{
+    struct stmt *s;
+
+    if (!check_db(c, db_id)) {
+        return NULL;
+    }
+    s = stmt_find(c, id);
+    if (s == NULL) {
+        char msg[WR_ERRMSG_SIZE];
+        err_printf(msg, "no statement with id %u", id);
+        respond_failure(c, PROTO_ERR_PROTO, true, msg);
+    }
+    return s;
+}
+
+static void handle_finalize(struct conn *c, const struct proto_req_finalize *r)
+{
+    struct stmt *s = lookup_stmt(c, r->db_id, r->stmt_id);
+
+    if (s == NULL) {
+        return;
+    }
+    free(s->sql);
+    *s = c->stmts[--c->n_stmts];
+    respond_empty(c);
+}
+
+/* A membership change or transfer finished. */
+static void member_cb(void *arg, int status, const char *errmsg)
+{
+    struct conn *c = arg;
+
+    c->waiting = false;
+    if (!c->closing) {
+        if (status == 0) {
+            respond_empty(c);
+        } else {
+            respond_status(c, status, 0, true,
+                           errmsg != NULL ? errmsg : err_str(status));
+        }
+    }
+    conn_unref(c);
+}
+
+/* After node_add() and friends returned @rv. */
+static void member_started(struct conn *c, int rv, const char *errmsg)
+{
+    if (rv != 0) {
+        respond_status(c, rv, 0, true, errmsg);
+        return;
+    }
+    c->waiting = true;
+    c->refs++;
+}
+
+struct find {
+    const char *name;
+    struct fsm_db *db;
+};
+
+static void find_db_cb(void *arg, struct fsm_db *db)
+{
+    struct find *find = arg;
+    if (find->db == NULL && strcmp(fsm_db_name(db), find->name) == 0) {
+        find->db = db;
+    }
+}
+
+static void handle_dump(struct conn *c, const char *name)
+{
+    struct proto_response resp = {.kind = PROTO_RESP_FILES};
+    struct proto_file files[2];
+    char errmsg[WR_ERRMSG_SIZE] = "";
+    char *wal_name;
+    struct fsm_db *db = NULL;
+    sqlite3 *conn;
+    sqlite3_int64 size = -1; /* Stays so if serializing fails. */
+    unsigned char *image;
+
+    /* fsm_db_open() would create it: look among the known ones. */
+    struct find find = {name, NULL};
+    fsm_foreach_db(node_fsm(c->g->n), find_db_cb, &find);
+    db = find.db;
+    if (db == NULL) {
+        err_printf(errmsg, "no database named \"%s\"", name);
+        respond_failure(c, SQLITE_ERROR, true, errmsg);
+        return;
+    }
+    conn = fsm_db_conn(db, errmsg);
+    if (conn == NULL) {
+        respond_failure(c, SQLITE_CANTOPEN, true, errmsg);
+        return;
+    }
+    image = sqlite3_serialize(conn, "main", &size, 0);
+    if (image == NULL && size != 0) {
+        /* NULL with size 0 is an empty database. */
+        respond_failure(c, SQLITE_NOMEM, true, "serialize: out of memory");
+        return;
+    }
+    wal_name = malloc(strlen(name) + 5);
+    if (wal_name == NULL) {
+        sqlite3_free(image);
+        respond_failure(c, SQLITE_NOMEM, true, "out of memory");
+        return;
+    }
+    strcpy(wal_name, name);
+    strcat(wal_name, "-wal");
+    files[0].name = name;
+    files[0].size = image != NULL ? (uint64_t)size : 0;
+    files[0].data = image;
+    files[1].name = wal_name;
+    files[1].size = 0;
+    files[1].data = NULL;
+    resp.files.files.n = 2;
+    resp.files.files.files = files;
+    respond(c, &resp);
+    sqlite3_free(image);
+    free(wal_name);
+}
+
+static void handle_cluster(struct conn *c, uint64_t format)
+{
+    struct raft *r = node_raft(c->g->n);
+    struct proto_response resp;
+    struct proto_node *nodes;
+    unsigned n = r->configuration.n;
+
+    if (format > PROTO_CLUSTER_FORMAT_V1) {
+        respond_failure(c, SQLITE_PROTOCOL, true,
+                        "unrecognized cluster format");
+        return;
+    }
+    nodes = calloc(n > 0 ? n : 1, sizeof *nodes);
+    if (nodes == NULL) {
+        respond_failure(c, SQLITE_NOMEM, true, "out of memory");
+        return;
+    }
+    for (unsigned i = 0; i < n; i++) {
+        const struct raft_server *s = &r->configuration.servers[i];
+        nodes[i].id = s->id;
+        nodes[i].address = s->address != NULL ? s->address : "";
+        switch (s->role) {
+            case RAFT_VOTER:
+                nodes[i].role = PROTO_VOTER;
+                break;
+            case RAFT_STANDBY:
+                nodes[i].role = PROTO_STANDBY;
+                break;
+            default:
+                nodes[i].role = PROTO_SPARE;
+                break;
+        }
+    }
+    memset(&resp, 0, sizeof resp);
+    if (format == PROTO_CLUSTER_FORMAT_V1) {
+        resp.kind = PROTO_RESP_SERVERS;
+        resp.servers.servers.n = n;
+        resp.servers.servers.nodes = nodes;
+    } else {
+        resp.kind = PROTO_RESP_SERVERS_V0;
+        resp.servers_v0.servers.n = n;
+        resp.servers_v0.servers.nodes = nodes;
+    }
+    respond(c, &resp);
+    free(nodes);
+}
+
+/* Serve one decoded request. Every path sends exactly one answer (or, for a
+ * write or a membership change, arranges for one). */
+static void handle(struct conn *c, const struct proto_request *r)
+{
+    struct node *n = c->g->n;
+    struct proto_response resp;
+    char errmsg[WR_ERRMSG_SIZE] = "";
+    struct stmt *s;
+    int rv;
+
+    memset(&resp, 0, sizeof resp);
+    c->type = r->type;
+    c->want_rows = false;
+    c->is_write = false;
+    switch (r->type) {
+        case PROTO_REQ_LEADER: {
+            uint64_t id;
+            const char *address;
+            node_leader(n, &id, &address);
+            if (c->legacy) {
+                resp.kind = PROTO_RESP_SERVER_LEGACY;
+                resp.server_legacy.address = address;
+            } else {
+                resp.kind = PROTO_RESP_SERVER;
+                resp.server.id = id;
+                resp.server.address = address;
+            }
+            respond(c, &resp);
+            return;
+        }
+        case PROTO_REQ_CLIENT:
+            resp.kind = PROTO_RESP_WELCOME;
+            resp.welcome.heartbeat_timeout = HEARTBEAT_TIMEOUT_MS;
+            respond(c, &resp);
+            return;
+        case PROTO_REQ_OPEN:
+            handle_open(c, &r->open);
+            return;
+        case PROTO_REQ_PREPARE:
+            handle_prepare(c, &r->prepare, r->schema);
+            return;
+        case PROTO_REQ_EXEC:
+        case PROTO_REQ_QUERY: {
+            /* EXEC and QUERY have the same fields. */
+            const struct proto_req_exec *e = &r->exec;
+            const struct proto_params *params = &e->params;
+            uint32_t db_id = e->db_id;
+            uint32_t stmt_id = e->stmt_id;
+            if (r->type == PROTO_REQ_QUERY) {
+                params = &r->query.params;
+                db_id = r->query.db_id;
+                stmt_id = r->query.stmt_id;
+                c->want_rows = true;
+            }
+            s = lookup_stmt(c, db_id, stmt_id);
+            if (s != NULL) {
+                handle_sql(c, s->sql, params);
+            }
+            return;
+        }
+        case PROTO_REQ_EXEC_SQL:
+            if (check_db(c, r->exec_sql.db_id)) {
+                handle_sql(c, r->exec_sql.sql, &r->exec_sql.params);
+            }
+            return;
+        case PROTO_REQ_QUERY_SQL:
+            c->want_rows = true;
+            if (check_db(c, r->query_sql.db_id)) {
+                handle_sql(c, r->query_sql.sql, &r->query_sql.params);
+            }
+            return;
+        case PROTO_REQ_FINALIZE:
+            handle_finalize(c, &r->finalize);
+            return;
+        case PROTO_REQ_INTERRUPT:
+            respond_empty(c);
+            return;
+        case PROTO_REQ_ADD:
+            rv = node_add(n, r->add.id, r->add.address, member_cb, c, errmsg);
+            member_started(c, rv, errmsg);
+            return;
+        case PROTO_REQ_ASSIGN: {
+            uint64_t role = r->assign.role.present ? r->assign.role.value
+                                                   : PROTO_VOTER;
+            if (role > PROTO_SPARE) {
+                respond_failure(c, SQLITE_ERROR, true, "unknown role");
+                return;
+            }
+            rv = node_assign(n, r->assign.id, (int)role, member_cb, c,
+                             errmsg);
+            member_started(c, rv, errmsg);
+            return;
+        }
+        case PROTO_REQ_REMOVE:
+            rv = node_remove(n, r->remove.id, member_cb, c, errmsg);
+            member_started(c, rv, errmsg);
+            return;
+        case PROTO_REQ_TRANSFER:
+            rv = node_transfer(n, r->transfer.id, member_cb, c, errmsg);
+            member_started(c, rv, errmsg);
+            return;
+        case PROTO_REQ_DUMP:
+            handle_dump(c, r->dump.name);
+            return;
+        case PROTO_REQ_CLUSTER:
+            handle_cluster(c, r->cluster.format);
+            return;
+        case PROTO_REQ_DESCRIBE:
+            if (r->describe.format != PROTO_DESCRIBE_FORMAT_V0) {
+                respond_failure(c, SQLITE_PROTOCOL, true,
+                                "bad format version");
+                return;
+            }
+            resp.kind = PROTO_RESP_METADATA;
+            resp.metadata.failure_domain = 0;
+            resp.metadata.weight = node_weight(n);
+            respond(c, &resp);
+            return;
+        case PROTO_REQ_WEIGHT:
+            node_set_weight(n, r->weight.weight);
+            respond_empty(c);
+            return;
+        case PROTO_REQ_STATUS: {
+            char *json = node_status_json(n);
+            if (json == NULL) {
+                respond_failure(c, SQLITE_NOMEM, true, "out of memory");
+                return;
+            }
+            resp.kind = PROTO_RESP_STATUS;
+            resp.status.json = json;
+            respond(c, &resp);
+            free(json);
+            return;
+        }
+        case PROTO_REQ_CONNECT:
+            respond_failure(c, PROTO_ERR_PROTO, true,
+                            "CONNECT is for Raft peers, not on a client "
+                            "connection");
+            return;
+        default:
+            /* HEARTBEAT, as dqlite 1.11, and anything decodable we do not
+             * serve. */
+            respond_failure(c, PROTO_ERR_PARSE, true,
+                            "unrecognized request type");
+            return;
+    }
+}
+
+/*
+ * Input.
+ */
+
+static void alloc_cb(uv_handle_t *handle, size_t suggested, uv_buf_t *out)
+{
+    struct conn *c = handle->data;
+    size_t want = READ_CHUNK;
+    (void)suggested;
+
+    if (c->have_header && c->body_len > c->in_len &&
+        c->body_len - c->in_len > want) {
+        want = c->body_len - c->in_len;
+    }
+    if (c->in_cap - c->in_len < want) {
+        size_t cap = c->in_len + want;
+        uint8_t *grown = realloc(c->in, cap);
+        if (grown == NULL) {
+            out->base = NULL;
+            out->len = 0;
+            return;
+        }
+        c->in = grown;
+        c->in_cap = cap;
+    }
+    out->base = (char *)c->in + c->in_len;
+    out->len = c->in_cap - c->in_len;
+}
+
+static void read_cb(uv_stream_t *stream, ssize_t nread, const uv_buf_t *b)
+{
+    struct conn *c = stream->data;
+    (void)b;
+
+    if (nread < 0) {
+        /* EOF, a reset, or no memory for the read buffer (UV_ENOBUFS). */
+        conn_close(c);
+        return;
+    }
+    c->in_len += (size_t)nread;
+    conn_process(c);
+}
+
+/* Drop the first @n bytes of input. */
+static void consume(struct conn *c, size_t n)
+{
+    if (n == 0) {
+        return; /* c->in may still be NULL. */
+    }
+    if (c->in_len > n) {
+        memmove(c->in, c->in + n, c->in_len - n);
+    }
+    c->in_len -= n;
+    /* Give back a buffer grown for one large message. */
+    if (c->in_cap > 4 * READ_CHUNK && c->in_len < READ_CHUNK) {
+        uint8_t *shrunk = realloc(c->in, READ_CHUNK);
+        if (shrunk != NULL) {
+            c->in = shrunk;
+            c->in_cap = READ_CHUNK;
+        }
+    }
+}
+
+/* Handle the frames that are complete in the input buffer, as long as the
+ * connection is free to; then read if it wants more. */
+static void conn_process(struct conn *c)
+{
+    struct gateway *g = c->g;
+    bool want_read;
+
+    while (!c->closing && g != NULL) {
+        char errmsg[WR_ERRMSG_SIZE] = "";
+        struct proto_request r;
+        int rv;
+
+        if (!c->have_header) {
+            if (c->in_len < PROTO_HEADER_SIZE) {
+                break;
+            }
+            rv = proto_header_decode(c->in, &g->limits, &c->hdr,
+                                     &c->body_len, errmsg);
+            if (rv != 0) {
+                log_warn("gateway: %s: closing the connection", errmsg);
+                conn_close(c);
+                return;
+            }
+            consume(c, PROTO_HEADER_SIZE);
+            c->have_header = true;
+        }
+        if (c->in_len < c->body_len) {
+            break;
+        }
+        if (c->busy) {
+            /* Only an INTERRUPT is served while ROWS are streamed. */
+            if (!(c->streaming && c->hdr.type == PROTO_REQ_INTERRUPT)) {
+                break;
+            }
+            consume(c, c->body_len);
+            c->have_header = false;
+            c->interrupted = true;
+            continue;
+        }
+        c->busy = true;
+        rv = proto_request_decode(&c->hdr, c->in, c->body_len, &g->limits,
+                                  &r, errmsg);
+        if (rv != 0) {
+            respond_failure(c, PROTO_ERR_PROTO, true, errmsg);
+        } else {
+            handle(c, &r);
+        }
+        /* Everything needed was copied out of the frame. */
+        consume(c, c->body_len);
+        c->have_header = false;
+    }
+    if (c->closing) {
+        return;
+    }
+    want_read = !c->busy || (c->streaming && !c->interrupted);
+    if (c->have_header && c->in_len >= c->body_len) {
+        want_read = false; /* A whole frame waits for its turn. */
+    }
+    if (want_read && !c->reading) {
+        if (uv_read_start((uv_stream_t *)c->tcp, alloc_cb, read_cb) != 0) {
+            conn_close(c);
+            return;
+        }
+        c->reading = true;
+    } else if (!want_read && c->reading) {
+        uv_read_stop((uv_stream_t *)c->tcp);
+        c->reading = false;
+    }
+}
+
+/*
+ * Public API.
+ */
+
+int gateway_create(struct node *n, struct gateway **out)
+{
+    const struct node_config *config = node_config(n);
+    struct gateway *g = calloc(1, sizeof *g);
+
+    if (g == NULL) {
+        return WR_NOMEM;
+    }
+    g->n = n;
+    g->limits = config->limits;
+    if (g->limits.max_message == 0 && g->limits.max_text == 0 &&
+        g->limits.max_blob == 0 && g->limits.max_params == 0 &&
+        g->limits.max_columns == 0) {
+        proto_limits_default(&g->limits);
+        g->limits.max_message = 16u << 20;
+    }
+    g->max_connections = config->max_connections != 0
+                             ? config->max_connections
+                             : DEFAULT_MAX_CONNECTIONS;
+    g->max_statements = config->max_statements != 0
+                            ? config->max_statements
+                            : DEFAULT_MAX_STATEMENTS;
+    *out = g;
+    return 0;
+}
+
+static void refuse_close_cb(uv_handle_t *handle)
+{
+    raft_free(handle);
+}
+
+void gateway_accept(struct gateway *g, uv_stream_t *stream, const uint8_t *head)
+{
+    char errmsg[WR_ERRMSG_SIZE] = "";
+    uint64_t version;
+    struct conn *c;
+
+    if (g->closing || proto_version_decode(head, &version, errmsg) != 0) {
+        uv_close((uv_handle_t *)stream, refuse_close_cb);
+        return;
+    }
+    c = calloc(1, sizeof *c);
+    if (c == NULL) {
+        uv_close((uv_handle_t *)stream, refuse_close_cb);
+        return;
+    }
+    c->g = g;
+    c->tcp = (uv_tcp_t *)stream;
+    stream->data = c;
+    c->refs = 1; /* The handle. */
+    c->legacy = version == PROTO_VERSION_LEGACY;
+    c->next = g->conns;
+    if (g->conns != NULL) {
+        g->conns->prev = c;
+    }
+    g->conns = c;
+    g->n_open++;
+
+    if (g->n_open > g->max_connections) {
+        c->close_after_write = true;
+        c->busy = true;
+        respond_failure(c, SQLITE_ERROR, true, "too many connections");
+        return;
+    }
+    if (proto_header_decode(head + PROTO_WORD, &g->limits, &c->hdr,
+                            &c->body_len, errmsg) != 0) {
+        log_warn("gateway: %s: closing the connection", errmsg);
+        conn_close(c);
+        return;
+    }
+    c->have_header = true;
+    conn_process(c);
+}
+
+void gateway_close(struct gateway *g, void (*cb)(void *arg), void *arg)
+{
+    g->closing = true;
+    g->close_cb = cb;
+    g->close_arg = arg;
+    for (struct conn *c = g->conns; c != NULL; c = c->next) {
+        conn_close(c);
+    }
+    maybe_closed(g);
+}
+
+void gateway_destroy(struct gateway *g)
+{
+    struct conn *c = g->conns;
+
+    /* Records still waiting for a node callback free themselves then. */
+    while (c != NULL) {
+        struct conn *next = c->next;
+        if (c->tcp != NULL) {
+            log_warn("gateway: destroyed with a connection still open");
+        }
+        c->g = NULL;
+        c->prev = c->next = NULL;
+        c = next;
+    }
+    free(g);
+}
+
+unsigned gateway_connections(const struct gateway *g)
+{
+    return g->n_open;
+}
+
+void gateway_tick(struct gateway *g)
+{
+    struct node *n = g->n;
+    unsigned timeout = node_config(n)->tx_timeout_ms;
+    bool ready = node_ready(n);
+    char why[WR_ERRMSG_SIZE];
+
+    for (struct conn *c = g->conns; c != NULL; c = c->next) {
+        if (c->tx == NULL) {
+            continue;
+        }
+        if (!ready) {
+            tx_lose(c, "the transaction was rolled back: this node stopped "
+                       "leading");
+        } else if (uv_now(c->tcp->loop) - c->tx_used_at >= timeout) {
+            err_printf(why, "the transaction was rolled back: idle for more "
+                            "than %u ms",
+                       timeout);
+            tx_lose(c, why);
+        }
+    }
+}

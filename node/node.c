@@ -1,0 +1,1387 @@
+/*
+ * The node: one walraftd process's Raft server, state machine and client
+ * gateway, wired on one libuv loop (node.h has the lifecycle).
+ *
+ * Layout of the data directory:
+ *
+ *   DIR/raft/   raft_uv's log segments, metadata and snapshots
+ *   DIR/db/     the SQLite database files (rebuilt from the snapshot and the
+ *               log at every start: ARCHITECTURE.md section 7)
+ *
+ * The policies of ARCHITECTURE.md section 8 that live here:
+ *  - raft_uv's auto-recovery is off: a corrupt log is the loss of the node;
+ *  - the raft_io guard (raft/io.h) sits over raft_uv; a storage error it
+ *    sees, or a raft instance that becomes unavailable, ends the process
+ *    with status 1 so that the supervisor restarts it from disk;
+ *  - pre-vote is on;
+ *  - a leader serves nothing before its start-of-term barrier is applied
+ *    (raft/leader.h), membership changes included;
+ *  - membership changes go one at a time, and only while every voter (but
+ *    the one a change removes) is caught up with the leader;
+ *  - raft_transfer requests live as long as the node (libraft 0.15 may
+ *    touch a transfer request after its callback).
+ *
+ * Membership (ARCHITECTURE.md section 5): a new node asks the leader to add
+ * it (as a spare) before it starts Raft; the leader then promotes caught-up
+ * spares and standbys to voter while the cluster has fewer voters than its
+ * target, and makes the remaining spares standbys.
+ */
+#include "node.h"
+
+#include <assert.h>
+#include <errno.h>
+#include <signal.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <jansson.h>
+#include <raft.h>
+#include <raft/uv.h>
+
+#include "../client/conn.h"
+#include "../fsm/exec.h"
+#include "../fsm/fsm.h"
+#include "../lib/log.h"
+#include "../raft/fsm_adapter.h"
+#include "../raft/io.h"
+#include "../raft/leader.h"
+#include "../raft/proposer.h"
+#include "../raft/transport.h"
+#include "gateway.h"
+#include "queue.h"
+
+/* How often the node looks at its raft state (membership, availability). */
+#define NODE_TICK_MS 100
+
+/* A voter whose log is this close to the leader's last index counts as
+ * caught up for membership decisions. */
+#define CAUGHT_UP_SLACK 64
+
+/* How long a joining node keeps asking to be added. */
+#define JOIN_DEADLINE_MS 30000
+
+/* A completion to report on the next loop turn (node.h promises that
+ * callbacks never fire inside the call that started them). */
+struct done {
+    node_done_cb cb;
+    void *arg;
+    int status;
+    char errmsg[WR_ERRMSG_SIZE];
+    struct done *next;
+};
+
+/* A membership change in flight. */
+struct change {
+    struct raft_change req;
+    struct node *n;
+    node_done_cb cb; /* NULL for the node's own promotions. */
+    void *arg;
+    char what[96];
+};
+
+/* A leadership transfer; freed only in node_destroy(). */
+struct transfer {
+    struct raft_transfer req;
+    struct node *n;
+    node_done_cb cb;
+    void *arg;
+    raft_id target;
+    bool fired;
+    struct transfer *next;
+};
+
+struct node {
+    struct node_config config;
+    char address[TRANSPORT_MAX_ADDRESS + 1];
+    char *data_dir;
+    char *join;
+    char raft_dir[PATH_MAX];
+    char db_dir[PATH_MAX];
+    uv_loop_t loop;
+    struct transport transport;
+    struct raft_io io;
+    struct raft raft;
+    struct raft_io_guard guard;
+    struct fsm *fsm;
+    struct fsm_adapter adapter;
+    struct proposer proposer;
+    struct exec *exec;
+    struct leader_watch watch;
+    struct queue *queue;
+    struct gateway *gateway;
+    uv_check_t check;
+    uv_timer_t tick;
+    uv_timer_t handover;
+    uv_async_t kick;
+    uv_signal_t sigterm;
+    uv_signal_t sigint;
+    bool io_init;      /* raft_uv_init() succeeded. */
+    bool raft_init;    /* raft_init() succeeded. */
+    bool handles_init; /* The uv handles above are initialised. */
+    bool started;
+    bool stopping;     /* node_stop() was called. */
+    bool closing;      /* Past the handover: closing everything. */
+    int closing_parts; /* raft and transport still closing. */
+    bool was_ready;
+    raft_term ready_term;
+    struct change *change; /* At most one in flight. */
+    struct transfer *transfers;
+    struct done *done_head;
+    struct done *done_tail;
+    uint64_t weight;
+};
+
+/*
+ * Small helpers.
+ */
+
+static int mkdir_p(const char *path, char *errmsg)
+{
+    char tmp[PATH_MAX];
+    size_t len = strlen(path);
+
+    if (len == 0 || len >= sizeof tmp) {
+        err_printf(errmsg, "bad directory \"%s\"", path);
+        return WR_INVALID;
+    }
+    memcpy(tmp, path, len + 1);
+    for (char *p = tmp + 1; *p != '\0'; p++) {
+        if (*p != '/') {
+            continue;
+        }
+        *p = '\0';
+        if (mkdir(tmp, 0755) != 0 && errno != EEXIST) {
+            err_printf(errmsg, "create %s: %s", tmp, strerror(errno));
+            return WR_IOERR;
+        }
+        *p = '/';
+    }
+    if (mkdir(tmp, 0755) != 0 && errno != EEXIST) {
+        err_printf(errmsg, "create %s: %s", tmp, strerror(errno));
+        return WR_IOERR;
+    }
+    return 0;
+}
+
+/* True when raft_uv has state in @dir: it writes its metadata files at
+ * bootstrap and whenever the term or vote changes. */
+static bool has_raft_state(const char *dir)
+{
+    char path[PATH_MAX + 16];
+    struct stat st;
+
+    for (int i = 1; i <= 2; i++) {
+        snprintf(path, sizeof path, "%s/metadata%d", dir, i);
+        if (stat(path, &st) == 0) {
+            return true;
+        }
+    }
+    return false;
+}
+
+static const char *role_name(int raft_role)
+{
+    switch (raft_role) {
+        case RAFT_VOTER:
+            return "voter";
+        case RAFT_STANDBY:
+            return "standby";
+        case RAFT_SPARE:
+            return "spare";
+    }
+    return "none";
+}
+
+static const char *state_name(int state)
+{
+    switch (state) {
+        case RAFT_LEADER:
+            return "leader";
+        case RAFT_FOLLOWER:
+            return "follower";
+        case RAFT_CANDIDATE:
+            return "candidate";
+    }
+    return "unavailable";
+}
+
+static int raft_role_from_proto(int role)
+{
+    switch (role) {
+        case PROTO_VOTER:
+            return RAFT_VOTER;
+        case PROTO_STANDBY:
+            return RAFT_STANDBY;
+        case PROTO_SPARE:
+            return RAFT_SPARE;
+    }
+    return -1;
+}
+
+static int status_from_raft(int rv)
+{
+    switch (rv) {
+        case 0:
+            return 0;
+        case RAFT_NOTLEADER:
+            return WR_NOTLEADER;
+        case RAFT_LEADERSHIPLOST:
+            return WR_LEADERSHIP_LOST;
+        case RAFT_NOMEM:
+            return WR_NOMEM;
+        case RAFT_SHUTDOWN:
+            return WR_SHUTDOWN;
+        case RAFT_CANTCHANGE:
+            return WR_BUSY;
+        case RAFT_BADID:
+        case RAFT_BADROLE:
+        case RAFT_DUPLICATEID:
+        case RAFT_DUPLICATEADDRESS:
+        case RAFT_NOTFOUND:
+            return WR_INVALID;
+    }
+    return WR_IOERR;
+}
+
+static const struct raft_server *find_server(const struct raft *r,
+                                             raft_id id,
+                                             unsigned *index)
+{
+    for (unsigned i = 0; i < r->configuration.n; i++) {
+        if (r->configuration.servers[i].id == id) {
+            if (index != NULL) {
+                *index = i;
+            }
+            return &r->configuration.servers[i];
+        }
+    }
+    return NULL;
+}
+
+/* The leader's view: server @i's log is within CAUGHT_UP_SLACK entries of
+ * ours (our own entry always is). */
+static bool caught_up(struct node *n, unsigned i)
+{
+    struct raft *r = &n->raft;
+    raft_index last = raft_last_index(r);
+
+    if (r->configuration.servers[i].id == n->config.id) {
+        return true;
+    }
+    return r->leader_state.progress[i].match_index + CAUGHT_UP_SLACK >= last;
+}
+
+static unsigned count_voters(const struct raft *r)
+{
+    unsigned voters = 0;
+    for (unsigned i = 0; i < r->configuration.n; i++) {
+        voters += r->configuration.servers[i].role == RAFT_VOTER;
+    }
+    return voters;
+}
+
+/* A membership change may start now: this node is ready, no change is in
+ * flight, and every voter other than @except (0: none) is caught up. */
+static int can_change(struct node *n, raft_id except, char *errmsg)
+{
+    struct raft *r = &n->raft;
+
+    if (!node_ready(n)) {
+        err_printf(errmsg, "not leader");
+        return WR_NOTLEADER;
+    }
+    if (n->change != NULL || r->configuration_uncommitted_index != 0) {
+        err_printf(errmsg, "another membership change is in progress");
+        return WR_BUSY;
+    }
+    for (unsigned i = 0; i < r->configuration.n; i++) {
+        const struct raft_server *s = &r->configuration.servers[i];
+        if (s->role == RAFT_VOTER && s->id != except && !caught_up(n, i)) {
+            err_printf(errmsg,
+                       "voter %llu is not connected or not caught up; "
+                       "membership changes wait until every voter is",
+                       (unsigned long long)s->id);
+            return WR_BUSY;
+        }
+    }
+    return 0;
+}
+
+/* Report @status for @cb on the next loop turn. */
+static void defer_done(struct node *n,
+                       node_done_cb cb,
+                       void *arg,
+                       int status,
+                       const char *errmsg)
+{
+    struct done *d = calloc(1, sizeof *d);
+
+    if (d == NULL) {
+        /* Out of memory: report now rather than never. */
+        cb(arg, WR_NOMEM, "out of memory");
+        return;
+    }
+    d->cb = cb;
+    d->arg = arg;
+    d->status = status;
+    snprintf(d->errmsg, sizeof d->errmsg, "%s", errmsg != NULL ? errmsg : "");
+    if (n->done_tail != NULL) {
+        n->done_tail->next = d;
+    } else {
+        n->done_head = d;
+    }
+    n->done_tail = d;
+    uv_async_send(&n->kick);
+}
+
+static void run_done(struct node *n)
+{
+    while (n->done_head != NULL) {
+        struct done *d = n->done_head;
+        n->done_head = d->next;
+        if (n->done_head == NULL) {
+            n->done_tail = NULL;
+        }
+        d->cb(d->arg, d->status, d->errmsg);
+        free(d);
+    }
+}
+
+/*
+ * Membership.
+ */
+
+static void change_cb(struct raft_change *req, int status)
+{
+    struct change *c = req->data;
+    struct node *n = c->n;
+    char errmsg[WR_ERRMSG_SIZE] = "";
+
+    if (n->change == c) {
+        n->change = NULL;
+    }
+    if (status == 0) {
+        log_info("membership: %s: done", c->what);
+    } else {
+        err_printf(errmsg, "%s: %s", c->what, raft_strerror(status));
+        log_warn("membership: %s", errmsg);
+    }
+    if (c->cb != NULL) {
+        c->cb(c->arg, status_from_raft(status), errmsg);
+    }
+    free(c);
+}
+
+static struct change *change_new(struct node *n,
+                                 node_done_cb cb,
+                                 void *arg,
+                                 char *errmsg)
+{
+    struct change *c = calloc(1, sizeof *c);
+
+    if (c == NULL) {
+        err_printf(errmsg, "out of memory");
+        return NULL;
+    }
+    c->req.data = c;
+    c->n = n;
+    c->cb = cb;
+    c->arg = arg;
+    return c;
+}
+
+/* Start @c with the result @rv of raft_add/assign/remove. */
+static int change_started(struct node *n, struct change *c, int rv,
+                          char *errmsg)
+{
+    if (rv != 0) {
+        err_printf(errmsg, "%s: %s", c->what, raft_strerror(rv));
+        free(c);
+        return status_from_raft(rv);
+    }
+    n->change = c;
+    log_info("membership: %s", c->what);
+    return 0;
+}
+
+int node_add(struct node *n,
+             uint64_t id,
+             const char *address,
+             node_done_cb cb,
+             void *arg,
+             char *errmsg)
+{
+    const struct raft_server *s;
+    struct sockaddr_in sa;
+    struct change *c;
+    int rv;
+
+    if (id == 0) {
+        err_printf(errmsg, "node id 0 is reserved");
+        return WR_INVALID;
+    }
+    if (address == NULL || transport_parse_address(address, &sa) != 0) {
+        err_printf(errmsg, "address \"%s\" is not an IPv4 \"a.b.c.d:port\"",
+                   address != NULL ? address : "");
+        return WR_INVALID;
+    }
+    if (!node_ready(n)) {
+        err_printf(errmsg, "not leader");
+        return WR_NOTLEADER;
+    }
+    s = find_server(&n->raft, id, NULL);
+    if (s != NULL) {
+        if (strcmp(s->address, address) == 0) {
+            /* A node that retries its join after a crash. */
+            defer_done(n, cb, arg, 0, "");
+            return 0;
+        }
+        err_printf(errmsg, "node %llu is already a member, at %s",
+                   (unsigned long long)id, s->address);
+        return WR_INVALID;
+    }
+    rv = can_change(n, 0, errmsg);
+    if (rv != 0) {
+        return rv;
+    }
+    c = change_new(n, cb, arg, errmsg);
+    if (c == NULL) {
+        return WR_NOMEM;
+    }
+    snprintf(c->what, sizeof c->what, "add node %llu at %s as spare",
+             (unsigned long long)id, address);
+    return change_started(n, c, raft_add(&n->raft, &c->req, id, address,
+                                         change_cb),
+                          errmsg);
+}
+
+int node_assign(struct node *n,
+                uint64_t id,
+                int role,
+                node_done_cb cb,
+                void *arg,
+                char *errmsg)
+{
+    int raft_role = raft_role_from_proto(role);
+    const struct raft_server *s;
+    struct change *c;
+    int rv;
+
+    if (raft_role < 0) {
+        err_printf(errmsg, "unknown role %d", role);
+        return WR_INVALID;
+    }
+    if (!node_ready(n)) {
+        err_printf(errmsg, "not leader");
+        return WR_NOTLEADER;
+    }
+    s = find_server(&n->raft, id, NULL);
+    if (s == NULL) {
+        err_printf(errmsg, "node %llu is not a member",
+                   (unsigned long long)id);
+        return WR_INVALID;
+    }
+    if (s->role == raft_role) {
+        defer_done(n, cb, arg, 0, "");
+        return 0;
+    }
+    if (id == n->config.id && raft_role != RAFT_VOTER) {
+        err_printf(errmsg, "the leader cannot demote itself; transfer "
+                           "leadership first");
+        return WR_INVALID;
+    }
+    /* Demoting a voter that is gone must stay possible. */
+    rv = can_change(n, s->role == RAFT_VOTER ? id : 0, errmsg);
+    if (rv != 0) {
+        return rv;
+    }
+    c = change_new(n, cb, arg, errmsg);
+    if (c == NULL) {
+        return WR_NOMEM;
+    }
+    snprintf(c->what, sizeof c->what, "make node %llu a %s",
+             (unsigned long long)id, role_name(raft_role));
+    return change_started(n, c, raft_assign(&n->raft, &c->req, id, raft_role,
+                                            change_cb),
+                          errmsg);
+}
+
+int node_remove(struct node *n,
+                uint64_t id,
+                node_done_cb cb,
+                void *arg,
+                char *errmsg)
+{
+    struct change *c;
+    int rv;
+
+    if (!node_ready(n)) {
+        err_printf(errmsg, "not leader");
+        return WR_NOTLEADER;
+    }
+    if (find_server(&n->raft, id, NULL) == NULL) {
+        err_printf(errmsg, "node %llu is not a member",
+                   (unsigned long long)id);
+        return WR_INVALID;
+    }
+    if (id == n->config.id) {
+        err_printf(errmsg, "the leader cannot remove itself; transfer "
+                           "leadership first");
+        return WR_INVALID;
+    }
+    rv = can_change(n, id, errmsg);
+    if (rv != 0) {
+        return rv;
+    }
+    c = change_new(n, cb, arg, errmsg);
+    if (c == NULL) {
+        return WR_NOMEM;
+    }
+    snprintf(c->what, sizeof c->what, "remove node %llu",
+             (unsigned long long)id);
+    return change_started(n, c, raft_remove(&n->raft, &c->req, id, change_cb),
+                          errmsg);
+}
+
+/* The leader's own housekeeping, one change at a time: a spare (a node
+ * that just joined; libraft sends spares nothing) becomes a standby, so it
+ * receives the log; a standby that caught up becomes a voter while the
+ * cluster has fewer voters than its target. libraft's own catch-up rounds
+ * then run before the promotion is appended. */
+static void manage_membership(struct node *n)
+{
+    struct raft *r = &n->raft;
+    char errmsg[WR_ERRMSG_SIZE];
+    bool want_voters = count_voters(r) < n->config.voters;
+    int role = PROTO_STANDBY;
+    int pick = -1;
+
+    if (n->stopping || can_change(n, 0, errmsg) != 0) {
+        return;
+    }
+    for (unsigned i = 0; i < r->configuration.n && pick < 0; i++) {
+        if (r->configuration.servers[i].role == RAFT_SPARE) {
+            pick = (int)i;
+        }
+    }
+    for (unsigned i = 0; i < r->configuration.n && pick < 0 && want_voters;
+         i++) {
+        if (r->configuration.servers[i].role == RAFT_STANDBY &&
+            caught_up(n, i)) {
+            pick = (int)i;
+            role = PROTO_VOTER;
+        }
+    }
+    if (pick >= 0) {
+        raft_id id = r->configuration.servers[pick].id;
+        if (node_assign(n, id, role, NULL, NULL, errmsg) != 0) {
+            log_warn("membership: promote node %llu: %s",
+                     (unsigned long long)id, errmsg);
+        }
+    }
+}
+
+/*
+ * Leadership transfer.
+ */
+
+static void transfer_cb(struct raft_transfer *req)
+{
+    struct transfer *t = req->data;
+    struct node *n = t->n;
+    raft_id leader_id = 0;
+    const char *leader_address = NULL;
+    char errmsg[WR_ERRMSG_SIZE] = "";
+    int status = 0;
+
+    t->fired = true;
+    raft_leader(&n->raft, &leader_id, &leader_address);
+    if (leader_id == n->config.id || leader_id == 0 ||
+        (t->target != 0 && leader_id != t->target)) {
+        status = WR_BUSY;
+        err_printf(errmsg, "leadership transfer did not complete in time "
+                           "(leader now %llu)",
+                   (unsigned long long)leader_id);
+    } else {
+        log_info("leadership transferred to node %llu",
+                 (unsigned long long)leader_id);
+    }
+    if (t->cb != NULL) {
+        t->cb(t->arg, status, errmsg);
+    }
+}
+
+int node_transfer(struct node *n,
+                  uint64_t id,
+                  node_done_cb cb,
+                  void *arg,
+                  char *errmsg)
+{
+    struct transfer *t;
+    const struct raft_server *s;
+    int rv;
+
+    if (raft_state(&n->raft) != RAFT_LEADER) {
+        err_printf(errmsg, "not leader");
+        return WR_NOTLEADER;
+    }
+    if (id != 0) {
+        s = find_server(&n->raft, id, NULL);
+        if (s == NULL || s->role != RAFT_VOTER) {
+            err_printf(errmsg, "node %llu is not a voter",
+                       (unsigned long long)id);
+            return WR_INVALID;
+        }
+        if (id == n->config.id) {
+            err_printf(errmsg, "node %llu already leads",
+                       (unsigned long long)id);
+            return WR_INVALID;
+        }
+    }
+    t = calloc(1, sizeof *t);
+    if (t == NULL) {
+        err_printf(errmsg, "out of memory");
+        return WR_NOMEM;
+    }
+    t->req.data = t;
+    t->n = n;
+    t->cb = cb;
+    t->arg = arg;
+    t->target = id;
+    rv = raft_transfer(&n->raft, &t->req, id, transfer_cb);
+    if (rv != 0) {
+        err_printf(errmsg, "transfer leadership: %s", raft_strerror(rv));
+        free(t);
+        return status_from_raft(rv);
+    }
+    /* Kept until node_destroy(): see the top of this file. */
+    t->next = n->transfers;
+    n->transfers = t;
+    log_info("transferring leadership to %s",
+             id == 0 ? "the most up-to-date voter" : "the chosen node");
+    return 0;
+}
+
+/*
+ * The loop's turns.
+ */
+
+/* After every loop turn: the start-of-term barrier, leadership changes,
+ * and the write queue. */
+static void check_cb(uv_check_t *check)
+{
+    struct node *n = check->data;
+    bool ready;
+
+    if (n->closing) {
+        return;
+    }
+    leader_watch_tick(&n->watch);
+    ready = node_ready(n);
+    if (ready && (!n->was_ready || n->ready_term != n->raft.current_term)) {
+        log_info("leader for term %llu: start-of-term barrier applied at "
+                 "index %llu, serving",
+                 (unsigned long long)n->raft.current_term,
+                 (unsigned long long)leader_watch_index(&n->watch));
+        n->ready_term = n->raft.current_term;
+    }
+    if (!ready && n->was_ready) {
+        log_info("no longer leader (state %s, term %llu)",
+                 state_name(raft_state(&n->raft)),
+                 (unsigned long long)n->raft.current_term);
+        queue_fail_all(n->queue, WR_NOTLEADER, "not leader");
+    }
+    n->was_ready = ready;
+    queue_tick(n->queue);
+}
+
+static void tick_cb(uv_timer_t *timer)
+{
+    struct node *n = timer->data;
+
+    if (n->closing) {
+        return;
+    }
+    if (n->started && raft_state(&n->raft) == RAFT_UNAVAILABLE) {
+        log_error("raft became unavailable: exiting so that the node is "
+                  "restarted from disk");
+        exit(1);
+    }
+    gateway_tick(n->gateway);
+    if (node_ready(n)) {
+        manage_membership(n);
+    }
+}
+
+static void kick_cb(uv_async_t *async)
+{
+    run_done(async->data);
+}
+
+/*
+ * Stopping.
+ */
+
+static void handle_close_cb(uv_handle_t *h)
+{
+    (void)h;
+}
+
+static void close_handles(struct node *n)
+{
+    uv_close((uv_handle_t *)&n->check, handle_close_cb);
+    uv_close((uv_handle_t *)&n->tick, handle_close_cb);
+    uv_close((uv_handle_t *)&n->handover, handle_close_cb);
+    uv_close((uv_handle_t *)&n->kick, handle_close_cb);
+    uv_close((uv_handle_t *)&n->sigterm, handle_close_cb);
+    uv_close((uv_handle_t *)&n->sigint, handle_close_cb);
+}
+
+static void part_closed(struct node *n)
+{
+    if (--n->closing_parts == 0 && n->handles_init) {
+        run_done(n);
+        log_info("stopped");
+        close_handles(n);
+    }
+}
+
+static void raft_closed_cb(struct raft *r)
+{
+    struct node *n = r->data;
+    part_closed(n);
+}
+
+static void transport_closed_cb(struct transport *t)
+{
+    struct node *n = t->data;
+    part_closed(n);
+}
+
+static void gateway_closed_cb(void *arg)
+{
+    (void)arg;
+}
+
+static void close_all(struct node *n)
+{
+    if (n->closing) {
+        return;
+    }
+    n->closing = true;
+    log_info("closing");
+    uv_timer_stop(&n->handover);
+    gateway_close(n->gateway, gateway_closed_cb, n);
+    /* Writes still waiting fail as not started; those in flight fail as
+     * indefinite when raft closes. */
+    queue_destroy(n->queue);
+    n->queue = NULL;
+    exec_destroy(n->exec);
+    n->exec = NULL;
+    leader_watch_close(&n->watch);
+    proposer_close(&n->proposer);
+    n->closing_parts = 2;
+    if (n->raft_init) {
+        raft_close(&n->raft, raft_closed_cb);
+    } else {
+        n->closing_parts--;
+    }
+    transport_close(&n->transport, transport_closed_cb);
+}
+
+static void handover_timeout_cb(uv_timer_t *timer)
+{
+    struct node *n = timer->data;
+    log_warn("leadership handover did not finish in time; stopping anyway");
+    close_all(n);
+}
+
+static void handover_done_cb(void *arg, int status, const char *errmsg)
+{
+    struct node *n = arg;
+    if (status != 0) {
+        log_warn("leadership handover: %s; stopping anyway", errmsg);
+    }
+    close_all(n);
+}
+
+void node_stop(struct node *n)
+{
+    char errmsg[WR_ERRMSG_SIZE];
+
+    if (n->stopping) {
+        return;
+    }
+    n->stopping = true;
+    if (n->started && raft_state(&n->raft) == RAFT_LEADER &&
+        count_voters(&n->raft) > 1) {
+        log_info("stopping: handing leadership over first");
+        if (node_transfer(n, 0, handover_done_cb, n, errmsg) == 0) {
+            uv_timer_start(&n->handover, handover_timeout_cb,
+                           2 * n->config.election_timeout_ms, 0);
+            return;
+        }
+        log_warn("leadership handover: %s", errmsg);
+    }
+    close_all(n);
+}
+
+static void signal_cb(uv_signal_t *sig, int signum)
+{
+    struct node *n = sig->data;
+    log_info("received %s", signum == SIGTERM ? "SIGTERM" : "SIGINT");
+    node_stop(n);
+}
+
+/*
+ * Fatal conditions.
+ */
+
+static void guard_fatal_cb(void *arg, const char *msg)
+{
+    (void)arg;
+    log_error("storage: %s: exiting so that the node is restarted from disk",
+              msg);
+    exit(1);
+}
+
+static void client_cb(struct transport *t,
+                      uv_stream_t *stream,
+                      const uint8_t *head,
+                      void *arg)
+{
+    struct node *n = arg;
+    (void)t;
+    gateway_accept(n->gateway, stream, head);
+}
+
+/*
+ * Creation.
+ */
+
+static void config_defaults(struct node_config *c)
+{
+    struct proto_limits zero;
+
+    if (c->election_timeout_ms == 0) {
+        c->election_timeout_ms = 1000;
+    }
+    if (c->heartbeat_timeout_ms == 0) {
+        c->heartbeat_timeout_ms = 100;
+    }
+    if (c->voters == 0) {
+        c->voters = 3;
+    }
+    if (c->snapshot_threshold == 0) {
+        c->snapshot_threshold = 1024;
+    }
+    if (c->snapshot_trailing == 0) {
+        c->snapshot_trailing = 8192;
+    }
+    if (c->snapshot_min_bytes == 0) {
+        c->snapshot_min_bytes = 1u << 20;
+    }
+    if (c->snapshot_ratio_percent == 0) {
+        c->snapshot_ratio_percent = 100;
+    }
+    if (c->queue_timeout_ms == 0) {
+        c->queue_timeout_ms = 10000;
+    }
+    if (c->tx_timeout_ms == 0) {
+        c->tx_timeout_ms = 10000;
+    }
+    if (c->max_batch == 0) {
+        c->max_batch = 256;
+    }
+    if (c->max_batch_bytes == 0) {
+        c->max_batch_bytes = 4u << 20;
+    }
+    if (c->max_connections == 0) {
+        c->max_connections = 1024;
+    }
+    if (c->max_statements == 0) {
+        c->max_statements = 1024;
+    }
+    memset(&zero, 0, sizeof zero);
+    if (memcmp(&c->limits, &zero, sizeof zero) == 0) {
+        proto_limits_default(&c->limits);
+        c->limits.max_message = 16u << 20;
+    }
+}
+
+static bool queue_ready_cb(void *arg)
+{
+    return node_ready(arg);
+}
+
+static uint64_t random_seed(void)
+{
+    uint64_t seed = 0;
+    if (getrandom(&seed, sizeof seed, 0) != (ssize_t)sizeof seed) {
+        seed = (uint64_t)getpid() ^ (uint64_t)uv_hrtime();
+    }
+    return seed;
+}
+
+int node_create(const struct node_config *config,
+                struct node **out,
+                char *errmsg)
+{
+    struct fsm_config fc;
+    struct queue_config qc;
+    struct raft_io_guard_config gc;
+    struct sockaddr_in sa;
+    struct node *n;
+    int rv;
+
+    if (config->id == 0) {
+        err_printf(errmsg, "--id must be a positive integer");
+        return WR_INVALID;
+    }
+    if (config->address == NULL ||
+        strlen(config->address) > TRANSPORT_MAX_ADDRESS ||
+        transport_parse_address(config->address, &sa) != 0) {
+        err_printf(errmsg, "--address must be an IPv4 \"a.b.c.d:port\"");
+        return WR_INVALID;
+    }
+    if (config->data_dir == NULL || config->data_dir[0] == '\0') {
+        err_printf(errmsg, "--data-dir is required");
+        return WR_INVALID;
+    }
+    n = calloc(1, sizeof *n);
+    if (n == NULL) {
+        err_printf(errmsg, "out of memory");
+        return WR_NOMEM;
+    }
+    n->config = *config;
+    config_defaults(&n->config);
+    snprintf(n->address, sizeof n->address, "%s", config->address);
+    n->config.address = n->address;
+    n->data_dir = strdup(config->data_dir);
+    n->join = config->join != NULL ? strdup(config->join) : NULL;
+    if (n->data_dir == NULL || (config->join != NULL && n->join == NULL)) {
+        err_printf(errmsg, "out of memory");
+        rv = WR_NOMEM;
+        goto err_after_alloc;
+    }
+    n->config.data_dir = n->data_dir;
+    n->config.join = n->join;
+    if ((size_t)snprintf(n->raft_dir, sizeof n->raft_dir, "%s/raft",
+                         n->data_dir) >= sizeof n->raft_dir ||
+        (size_t)snprintf(n->db_dir, sizeof n->db_dir, "%s/db", n->data_dir) >=
+            sizeof n->db_dir) {
+        err_printf(errmsg, "--data-dir is too long");
+        rv = WR_INVALID;
+        goto err_after_alloc;
+    }
+    rv = mkdir_p(n->raft_dir, errmsg);
+    if (rv != 0) {
+        goto err_after_alloc;
+    }
+
+    rv = uv_loop_init(&n->loop);
+    if (rv != 0) {
+        err_printf(errmsg, "event loop: %s", uv_strerror(rv));
+        rv = WR_IOERR;
+        goto err_after_alloc;
+    }
+
+    memset(&fc, 0, sizeof fc);
+    fc.dir = n->db_dir;
+    fc.node_id = n->config.id;
+    fc.seed = random_seed();
+    fc.compress = true;
+    fc.snapshot_min_bytes = n->config.snapshot_min_bytes;
+    fc.snapshot_ratio_percent = n->config.snapshot_ratio_percent;
+    rv = fsm_create(&fc, &n->fsm, errmsg);
+    if (rv != 0) {
+        err_wrap(errmsg, "state machine");
+        goto err_after_loop;
+    }
+    fsm_adapter_init(&n->adapter, n->fsm, NULL);
+
+    transport_init(&n->transport, &n->loop, NULL);
+    n->transport.data = n;
+    transport_set_client_cb(&n->transport, client_cb, n);
+
+    rv = raft_uv_init(&n->io, &n->loop, n->raft_dir, &n->transport.raft);
+    if (rv != 0) {
+        err_printf(errmsg, "raft storage in %s: %s", n->raft_dir,
+                   n->io.errmsg);
+        rv = WR_IOERR;
+        goto err_after_fsm;
+    }
+    n->io_init = true;
+    raft_uv_set_auto_recovery(&n->io, false);
+
+    rv = raft_init(&n->raft, &n->io, &n->adapter.raft_fsm, n->config.id,
+                   n->address);
+    if (rv != 0) {
+        err_printf(errmsg, "raft: %s", raft_errmsg(&n->raft));
+        rv = WR_IOERR;
+        goto err_after_fsm;
+    }
+    n->raft_init = true;
+    n->raft.data = n;
+    fsm_adapter_set_raft(&n->adapter, &n->raft);
+    raft_set_election_timeout(&n->raft, n->config.election_timeout_ms);
+    raft_set_heartbeat_timeout(&n->raft, n->config.heartbeat_timeout_ms);
+    raft_set_pre_vote(&n->raft, true);
+    raft_set_snapshot_threshold(&n->raft, n->config.snapshot_threshold);
+    raft_set_snapshot_trailing(&n->raft, n->config.snapshot_trailing);
+
+    memset(&gc, 0, sizeof gc);
+    gc.on_fatal = guard_fatal_cb;
+    gc.on_fatal_arg = n;
+    rv = raft_io_guard_install(&n->guard, &n->raft, &gc);
+    if (rv != 0) {
+        err_printf(errmsg, "raft_io guard: %s", err_str(rv));
+        goto err_after_fsm;
+    }
+
+    proposer_init(&n->proposer, &n->raft, &n->adapter);
+    rv = exec_create(n->fsm, &n->proposer.base, &n->exec);
+    if (rv != 0) {
+        err_printf(errmsg, "executor: %s", err_str(rv));
+        goto err_after_fsm;
+    }
+    leader_watch_init(&n->watch, &n->raft);
+
+    memset(&qc, 0, sizeof qc);
+    qc.timeout_ms = n->config.queue_timeout_ms;
+    qc.max_batch = n->config.max_batch;
+    qc.max_batch_bytes = n->config.max_batch_bytes;
+    rv = queue_create(&n->loop, n->exec, &qc, queue_ready_cb, n, &n->queue);
+    if (rv != 0) {
+        err_printf(errmsg, "write queue: %s", err_str(rv));
+        goto err_after_fsm;
+    }
+    rv = gateway_create(n, &n->gateway);
+    if (rv != 0) {
+        err_printf(errmsg, "gateway: %s", err_str(rv));
+        goto err_after_fsm;
+    }
+
+    uv_check_init(&n->loop, &n->check);
+    n->check.data = n;
+    uv_timer_init(&n->loop, &n->tick);
+    n->tick.data = n;
+    uv_timer_init(&n->loop, &n->handover);
+    n->handover.data = n;
+    uv_async_init(&n->loop, &n->kick, kick_cb);
+    n->kick.data = n;
+    uv_signal_init(&n->loop, &n->sigterm);
+    n->sigterm.data = n;
+    uv_signal_init(&n->loop, &n->sigint);
+    n->sigint.data = n;
+    n->handles_init = true;
+
+    *out = n;
+    return 0;
+
+err_after_fsm:
+    /* Nothing has run on the loop yet: undo synchronously. */
+    if (n->gateway != NULL) {
+        gateway_destroy(n->gateway);
+    }
+    if (n->queue != NULL) {
+        queue_destroy(n->queue);
+    }
+    if (n->exec != NULL) {
+        exec_destroy(n->exec);
+    }
+    if (n->raft_init) {
+        n->closing = true;
+        n->closing_parts = 2;
+        raft_close(&n->raft, raft_closed_cb);
+        transport_close(&n->transport, transport_closed_cb);
+    } else {
+        transport_close(&n->transport, NULL);
+    }
+    uv_run(&n->loop, UV_RUN_DEFAULT);
+    if (n->io_init) {
+        raft_uv_close(&n->io);
+    }
+    fsm_adapter_close(&n->adapter);
+    fsm_destroy(n->fsm);
+err_after_loop:
+    uv_loop_close(&n->loop);
+err_after_alloc:
+    free(n->join);
+    free(n->data_dir);
+    free(n);
+    assert(rv != 0);
+    return rv;
+}
+
+/* Ask the cluster reachable through --join to add this node, until the
+ * leader says it is a member or the deadline passes. Runs before Raft
+ * starts: a spare counts for no quorum, so the leader commits the change
+ * without us. */
+static int join_cluster(struct node *n, char *errmsg)
+{
+    uint64_t deadline = uv_hrtime() / 1000000 + JOIN_DEADLINE_MS;
+    int rv = WR_IOERR;
+
+    while (uv_hrtime() / 1000000 < deadline) {
+        struct proto_request req;
+        struct proto_response resp;
+        struct conn *c;
+
+        rv = conn_open_leader(n->join, 2000, 5000, &c, errmsg);
+        if (rv == 0) {
+            memset(&req, 0, sizeof req);
+            req.type = PROTO_REQ_ADD;
+            req.add.id = n->config.id;
+            req.add.address = n->address;
+            rv = conn_request(c, &req, PROTO_RESP_EMPTY, &resp, errmsg);
+            conn_close(c);
+            if (rv == 0) {
+                log_info("joined the cluster through %s", n->join);
+                return 0;
+            }
+        }
+        log_warn("join through %s: %s; retrying", n->join, errmsg);
+        usleep(500 * 1000);
+    }
+    err_wrap(errmsg, "join through %s", n->join);
+    return rv;
+}
+
+int node_start(struct node *n, char *errmsg)
+{
+    int rv;
+
+    if (!has_raft_state(n->raft_dir)) {
+        if (n->join != NULL) {
+            rv = join_cluster(n, errmsg);
+            if (rv != 0) {
+                return rv;
+            }
+        } else {
+            struct raft_configuration conf;
+            raft_configuration_init(&conf);
+            rv = raft_configuration_add(&conf, n->config.id, n->address,
+                                        RAFT_VOTER);
+            if (rv == 0) {
+                rv = raft_bootstrap(&n->raft, &conf);
+            }
+            raft_configuration_close(&conf);
+            if (rv != 0 && rv != RAFT_CANTBOOTSTRAP) {
+                err_printf(errmsg, "bootstrap: %s", raft_strerror(rv));
+                return WR_IOERR;
+            }
+            log_info("bootstrapped a new cluster: node %llu at %s",
+                     (unsigned long long)n->config.id, n->address);
+        }
+    }
+    rv = transport_listen(&n->transport, n->address);
+    if (rv != 0) {
+        err_printf(errmsg, "listen on %s: %s", n->address,
+                   transport_errmsg(&n->transport));
+        return rv;
+    }
+    rv = raft_start(&n->raft);
+    if (rv != 0) {
+        err_printf(errmsg, "start raft: %s", raft_errmsg(&n->raft));
+        return WR_IOERR;
+    }
+    n->started = true;
+    uv_check_start(&n->check, check_cb);
+    uv_timer_start(&n->tick, tick_cb, NODE_TICK_MS, NODE_TICK_MS);
+    uv_signal_start(&n->sigterm, signal_cb, SIGTERM);
+    uv_signal_start(&n->sigint, signal_cb, SIGINT);
+    log_info("node %llu serving Raft and clients on %s (data in %s)",
+             (unsigned long long)n->config.id, n->address, n->data_dir);
+    return 0;
+}
+
+void node_destroy(struct node *n)
+{
+    if (n == NULL) {
+        return;
+    }
+    if (n->io_init) {
+        raft_uv_close(&n->io);
+    }
+    fsm_adapter_close(&n->adapter);
+    fsm_destroy(n->fsm);
+    gateway_destroy(n->gateway);
+    while (n->transfers != NULL) {
+        struct transfer *t = n->transfers;
+        n->transfers = t->next;
+        free(t);
+    }
+    run_done(n);
+    uv_loop_close(&n->loop);
+    free(n->join);
+    free(n->data_dir);
+    free(n);
+}
+
+/*
+ * Accessors.
+ */
+
+uv_loop_t *node_loop(struct node *n)
+{
+    return &n->loop;
+}
+
+uint64_t node_id(const struct node *n)
+{
+    return n->config.id;
+}
+
+const char *node_address(const struct node *n)
+{
+    return n->address;
+}
+
+const struct node_config *node_config(const struct node *n)
+{
+    return &n->config;
+}
+
+struct raft *node_raft(struct node *n)
+{
+    return &n->raft;
+}
+
+bool node_ready(const struct node *n)
+{
+    return n->started && !n->closing && leader_watch_ready(&n->watch);
+}
+
+void node_leader(struct node *n, uint64_t *id, const char **address)
+{
+    raft_id leader_id = 0;
+    const char *leader_address = NULL;
+
+    if (node_ready(n)) {
+        *id = n->config.id;
+        *address = n->address;
+        return;
+    }
+    if (n->started && raft_state(&n->raft) == RAFT_FOLLOWER) {
+        raft_leader(&n->raft, &leader_id, &leader_address);
+    }
+    if (leader_id == 0 || leader_id == n->config.id ||
+        leader_address == NULL) {
+        *id = 0;
+        *address = "";
+        return;
+    }
+    *id = leader_id;
+    *address = leader_address;
+}
+
+struct fsm *node_fsm(struct node *n)
+{
+    return n->fsm;
+}
+
+struct exec *node_exec(struct node *n)
+{
+    return n->exec;
+}
+
+struct queue *node_queue(struct node *n)
+{
+    return n->queue;
+}
+
+uint64_t node_weight(const struct node *n)
+{
+    return n->weight;
+}
+
+void node_set_weight(struct node *n, uint64_t weight)
+{
+    n->weight = weight;
+}
+
+static void add_db_name(void *arg, struct fsm_db *db)
+{
+    json_array_append_new(arg, json_string(fsm_db_name(db)));
+}
+
+char *node_status_json(struct node *n)
+{
+    struct raft *r = &n->raft;
+    uint64_t leader_id;
+    const char *leader_address;
+    const struct raft_server *self;
+    json_t *o = json_object();
+    json_t *servers = json_array();
+    json_t *dbs = json_array();
+    bool leading = raft_state(r) == RAFT_LEADER;
+    char *out = NULL;
+
+    if (o == NULL || servers == NULL || dbs == NULL) {
+        goto out;
+    }
+    node_leader(n, &leader_id, &leader_address);
+    self = find_server(r, n->config.id, NULL);
+    json_object_set_new(o, "id", json_integer((json_int_t)n->config.id));
+    json_object_set_new(o, "address", json_string(n->address));
+    json_object_set_new(o, "state", json_string(state_name(raft_state(r))));
+    json_object_set_new(o, "role",
+                        json_string(self != NULL ? role_name(self->role)
+                                                 : "none"));
+    json_object_set_new(o, "ready", json_boolean(node_ready(n)));
+    json_object_set_new(o, "leader_id", json_integer((json_int_t)leader_id));
+    json_object_set_new(o, "leader_address", json_string(leader_address));
+    json_object_set_new(o, "term", json_integer((json_int_t)r->current_term));
+    json_object_set_new(o, "commit_index",
+                        json_integer((json_int_t)r->commit_index));
+    json_object_set_new(o, "applied_index",
+                        json_integer((json_int_t)raft_last_applied(r)));
+    json_object_set_new(o, "last_index",
+                        json_integer((json_int_t)raft_last_index(r)));
+    json_object_set_new(o, "snapshot_index",
+                        json_integer((json_int_t)r->log.snapshot.last_index));
+    json_object_set_new(o, "voter_target",
+                        json_integer((json_int_t)n->config.voters));
+    for (unsigned i = 0; i < r->configuration.n; i++) {
+        const struct raft_server *s = &r->configuration.servers[i];
+        json_t *so = json_object();
+        if (so == NULL) {
+            goto out;
+        }
+        json_object_set_new(so, "id", json_integer((json_int_t)s->id));
+        json_object_set_new(so, "address", json_string(s->address));
+        json_object_set_new(so, "role", json_string(role_name(s->role)));
+        json_object_set_new(
+            so, "match_index",
+            leading && r->leader_state.progress != NULL
+                ? json_integer(
+                      (json_int_t)(s->id == n->config.id
+                                       ? raft_last_index(r)
+                                       : r->leader_state.progress[i]
+                                             .match_index))
+                : json_null());
+        json_array_append_new(servers, so);
+    }
+    json_object_set(o, "servers", servers);
+    fsm_foreach_db(n->fsm, add_db_name, dbs);
+    json_object_set(o, "databases", dbs);
+    json_object_set_new(
+        o, "connections",
+        json_integer(n->gateway != NULL ? gateway_connections(n->gateway) : 0));
+    json_object_set_new(
+        o, "queued_writes",
+        json_integer(n->queue != NULL ? queue_length(n->queue) : 0));
+    out = json_dumps(o, JSON_COMPACT);
+
+out:
+    json_decref(dbs);
+    json_decref(servers);
+    json_decref(o);
+    return out;
+}

@@ -1,0 +1,161 @@
+/*
+ * walraftd's node: one Raft server (raft_uv storage behind the raft_io
+ * guard, the one-port transport), the replicated SQLite state machine, the
+ * executor, the start-of-term barrier, membership, and the client gateway.
+ *
+ * node.c owns the wiring and the lifecycle; gateway.c owns client
+ * connections and calls back into the node through the functions below.
+ * Everything runs on the node's event-loop thread.
+ *
+ * Lifecycle: node_create() (opens storage, binds the port, bootstraps or
+ * joins), node_start() (starts Raft), then uv_run() on node_loop(); a
+ * SIGTERM or SIGINT, or node_stop(), hands leadership over if the node leads
+ * and then closes everything; uv_run() returns once all is closed; then
+ * node_destroy(). A node whose Raft instance becomes unavailable, or that
+ * hits a storage error, exits the process with status 1 so that its
+ * supervisor restarts it from disk (ARCHITECTURE.md section 8).
+ */
+#ifndef WR_NODE_NODE_H
+#define WR_NODE_NODE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <uv.h>
+
+#include "../lib/err.h"
+#include "../proto/wire.h"
+
+struct exec;
+struct fsm;
+struct raft;
+struct queue;
+
+struct node_config {
+    uint64_t id;              /* > 0. */
+    const char *address;      /* IPv4 "a.b.c.d:port": Raft and clients. */
+    const char *data_dir;     /* Created if missing. */
+    const char *join;         /* NULL, or "host:port,host:port,...": join
+                                 an existing cluster when the data
+                                 directory holds no Raft state yet. */
+    unsigned election_timeout_ms;  /* 0: 1000. */
+    unsigned heartbeat_timeout_ms; /* 0: 100. */
+    unsigned voters;               /* Voter target; 0: 3. */
+    unsigned snapshot_threshold;   /* Entries; 0: 1024. */
+    unsigned snapshot_trailing;    /* Entries kept after one; 0: 8192. */
+    uint64_t snapshot_min_bytes;   /* fsm_config; 0: 1 MiB. */
+    unsigned snapshot_ratio_percent; /* fsm_config; 0: 100. */
+    unsigned queue_timeout_ms;     /* A write waiting longer fails; 0: 10000. */
+    unsigned tx_timeout_ms;        /* An interactive transaction idle longer
+                                      is rolled back; 0: 10000. */
+    unsigned max_batch;            /* Requests per batch; 0: 256. */
+    size_t max_batch_bytes;        /* SQL + parameter bytes; 0: 4 MiB. */
+    unsigned max_connections;      /* Client connections; 0: 1024. */
+    unsigned max_statements;       /* Prepared per connection; 0: 1024. */
+    struct proto_limits limits;    /* All zero: PROTO_LIMITS_DEFAULT with
+                                      16 MiB messages. */
+};
+
+struct node;
+
+/* Create the node and open its storage. No reference to @config is kept
+ * (strings are copied). Returns 0, or an error with @errmsg set. */
+int node_create(const struct node_config *config,
+                struct node **out,
+                char *errmsg);
+
+/* Bootstrap or join if the data directory is new, then start Raft, the
+ * listener and the timers. Returns 0 or an error with @errmsg set. */
+int node_start(struct node *n, char *errmsg);
+
+/* Hand leadership over if this node leads, then close everything; uv_run()
+ * returns once it is all closed. Safe to call more than once. */
+void node_stop(struct node *n);
+
+/* Release the node. Call after uv_run() returned. */
+void node_destroy(struct node *n);
+
+uv_loop_t *node_loop(struct node *n);
+
+/*
+ * What the gateway uses.
+ */
+
+uint64_t node_id(const struct node *n);
+const char *node_address(const struct node *n);
+const struct node_config *node_config(const struct node *n);
+
+/* The node's Raft instance (read-only use: raft_state(), the
+ * configuration, raft_leader()). */
+struct raft *node_raft(struct node *n);
+
+/* True when this node is leader and its start-of-term barrier is applied:
+ * only then may it run writes, serve reads as leader or change membership. */
+bool node_ready(const struct node *n);
+
+/* The leader as far as this node knows: itself once node_ready(); another
+ * server if Raft knows one; else id 0 and "". @address stays valid until
+ * the next event-loop turn. */
+void node_leader(struct node *n, uint64_t *id, const char **address);
+
+struct fsm *node_fsm(struct node *n);
+struct exec *node_exec(struct node *n);
+struct queue *node_queue(struct node *n);
+
+/* Membership changes and leadership transfer, answered on the leader.
+ * @cb fires exactly once, later, with 0 or an error and a sentence, unless
+ * the call returns an error (then it never fires and @errmsg says why:
+ * WR_NOTLEADER, WR_BUSY when another change is in flight, WR_INVALID for an
+ * unknown id or a bad role or address, WR_NOMEM). The callback may fire
+ * during node_stop(); the caller keeps @arg valid until it fires. */
+typedef void (*node_done_cb)(void *arg, int status, const char *errmsg);
+
+int node_add(struct node *n,
+             uint64_t id,
+             const char *address,
+             node_done_cb cb,
+             void *arg,
+             char *errmsg);
+int node_assign(struct node *n,
+                uint64_t id,
+                int role, /* PROTO_VOTER, PROTO_STANDBY, PROTO_SPARE */
+                node_done_cb cb,
+                void *arg,
+                char *errmsg);
+int node_remove(struct node *n,
+                uint64_t id,
+                node_done_cb cb,
+                void *arg,
+                char *errmsg);
+/* @id 0 lets the node choose the most up-to-date voter. Success means
+ * another server now leads. */
+int node_transfer(struct node *n,
+                  uint64_t id,
+                  node_done_cb cb,
+                  void *arg,
+                  char *errmsg);
+
+/* The node's weight (WEIGHT/DESCRIBE requests). */
+uint64_t node_weight(const struct node *n);
+void node_set_weight(struct node *n, uint64_t weight);
+
+/* The STATUS document: a NUL-terminated JSON object allocated with
+ * malloc(), owned by the caller; NULL when out of memory. Keys:
+ *   id, address            this node
+ *   state                  "leader", "follower", "candidate", "unavailable"
+ *   role                   this node's role in the configuration it knows:
+ *                          "voter", "standby", "spare", or "none"
+ *   ready                  true when node_ready()
+ *   leader_id, leader_address   as node_leader() (0 and "" if unknown)
+ *   term, commit_index, applied_index, last_index, snapshot_index
+ *   voter_target           the --voters setting
+ *   servers                [{id, address, role, match_index}] of the
+ *                          configuration; match_index is the leader's view
+ *                          of that server's log (null on other nodes)
+ *   databases              names of the databases opened so far
+ *   connections            client connections open
+ *   queued_writes          writes waiting in the group-commit queue */
+char *node_status_json(struct node *n);
+
+#endif /* WR_NODE_NODE_H */
