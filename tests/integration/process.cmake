@@ -1,0 +1,48 @@
+# Process tests: real walraftd processes on 127.0.0.1, started and stopped
+# through the `walraft` command (or directly, where a test needs flags that
+# `walraft cluster up` does not pass), driven by wr_load (load, verify) and
+# test_garbage (malformed input). Each script states its scenario at the top.
+#
+# Every test has its own port range so `ctest -j` can run them side by side
+# (24100-24799: below Linux's ephemeral range, 32768 and up, so an outgoing
+# connection never holds a port a node is about to listen on), and its own
+# directory under tmp/ that it removes when it ends. The scripts bound every
+# wait themselves; the TIMEOUTs below are a backstop.
+
+find_package(Threads REQUIRED)
+
+add_executable(wr_load ${CMAKE_CURRENT_SOURCE_DIR}/integration/wr_load.c)
+target_link_libraries(wr_load PRIVATE wr_client Threads::Threads
+  PkgConfig::SQLITE3 PkgConfig::JANSSON)
+target_include_directories(wr_load PRIVATE ${PROJECT_SOURCE_DIR})
+
+add_executable(test_garbage ${CMAKE_CURRENT_SOURCE_DIR}/integration/test_garbage.c)
+target_link_libraries(test_garbage PRIVATE wr_client)
+target_include_directories(test_garbage PRIVATE ${PROJECT_SOURCE_DIR})
+
+set(WR_PROCESS_TMP ${CMAKE_CURRENT_BINARY_DIR}/tmp)
+file(MAKE_DIRECTORY ${WR_PROCESS_TMP})
+
+# wr_process_test(NAME script.sh PORT TIMEOUT LABELS...): run
+# integration/script.sh with the first port of its range.
+function(wr_process_test name script port timeout)
+  add_test(NAME ${name}
+    COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/integration/${script} ${port})
+  set(labels ${ARGN})
+  if(NOT labels)
+    set(labels process)
+  endif()
+  set_tests_properties(${name} PROPERTIES
+    LABELS "${labels}"
+    TIMEOUT ${timeout}
+    ENVIRONMENT "WALRAFT=$<TARGET_FILE:walraft>;WALRAFTD=$<TARGET_FILE:walraftd>;WR_LOAD=$<TARGET_FILE:wr_load>;WR_GARBAGE=$<TARGET_FILE:test_garbage>;WR_PROCESS_TMP=${WR_PROCESS_TMP}")
+endfunction()
+
+wr_process_test(process_form cluster_form.sh 24100 180)
+wr_process_test(process_load load_verify.sh 24200 240)
+wr_process_test(process_kill_leader kill_leader.sh 24300 300)
+wr_process_test(process_snapshot_catchup snapshot_catchup.sh 24350 300)
+wr_process_test(process_membership membership.sh 24400 300)
+wr_process_test(process_restart_all restart_all.sh 24500 240)
+wr_process_test(process_dqlite_shell dqlite_shell.sh 24600 180 process compat)
+wr_process_test(process_garbage garbage.sh 24700 240)
