@@ -132,6 +132,7 @@ struct conn {
     uint32_t next_stmt_id;
     struct exec_tx *tx;      /* Open interactive transaction. */
     struct exec_tx *tx_new;  /* Filled by the queue when BEGIN runs. */
+    bool tx_wrote;           /* A statement of it may have written. */
     uint64_t tx_used_at;     /* Loop time of its last request. */
     char tx_lost[WR_ERRMSG_SIZE]; /* Why it was rolled back behind the
                                      client's back; "" if it was not. */
@@ -746,6 +747,7 @@ static void handle_sql(struct conn *c,
                        const struct proto_params *params)
 {
     struct node *n = c->g->n;
+    char errmsg[WR_ERRMSG_SIZE];
     enum tx_verb verb;
     bool has_cols;
     bool unsure;
@@ -784,6 +786,7 @@ static void handle_sql(struct conn *c,
                 return;
             }
             memset(&c->req, 0, sizeof c->req);
+            c->tx_wrote = false;
             c->req.data = c;
             c->req.cb = begin_done_cb;
             c->waiting = true;
@@ -796,8 +799,12 @@ static void handle_sql(struct conn *c,
                 respond_failure(c, SQLITE_ERROR, true,
                                 "cannot commit - no transaction is active");
                 return;
+            } else if (c->tx_wrote && !node_disk_ok(n, errmsg)) {
+                /* The transaction stays open: the client may retry the
+                 * COMMIT once space is back, or roll back. */
+                respond_failure(c, SQLITE_FULL, true, errmsg);
+                return;
             } else {
-                char errmsg[WR_ERRMSG_SIZE];
                 struct exec_tx *tx = c->tx;
 
                 c->tx = NULL;
@@ -850,10 +857,17 @@ static void handle_sql(struct conn *c,
     c->req.n_params = c->n_params;
     c->req.cb = write_done_cb;
     if (c->tx != NULL) {
-        /* Reads and writes alike, at once, inside the transaction. */
+        /* Reads and writes alike, at once, inside the transaction. A write
+         * is checked against the disk only at COMMIT: until then it is in
+         * memory. */
+        c->tx_wrote |= c->is_write || unsure;
         c->tx_used_at = uv_now(c->tcp->loop);
         exec_tx_run(c->tx, &c->req);
         respond_req(c);
+        return;
+    }
+    if (c->is_write && !node_disk_ok(n, errmsg)) {
+        respond_failure(c, SQLITE_FULL, true, errmsg);
         return;
     }
     if (c->is_write) {

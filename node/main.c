@@ -45,6 +45,8 @@ static const char usage[] =
     "                            (default 10000)\n"
     "  --tx-timeout MS           an interactive transaction idle longer is\n"
     "                            rolled back (default 10000)\n"
+    "  --min-free-space BYTES    refuse writes while the data directory's\n"
+    "                            filesystem has less free (default 67108864)\n"
     "  --max-batch N             writes per group commit (default 256)\n"
     "  --max-connections N       client connections (default 1024)\n"
     "  --max-statements N        prepared statements per connection\n"
@@ -68,6 +70,7 @@ enum {
     OPT_SNAP_RATIO,
     OPT_QUEUE_TIMEOUT,
     OPT_TX_TIMEOUT,
+    OPT_MIN_FREE,
     OPT_MAX_BATCH,
     OPT_MAX_CONNECTIONS,
     OPT_MAX_STATEMENTS,
@@ -91,6 +94,7 @@ static const struct option options[] = {
     {"snapshot-ratio", required_argument, NULL, OPT_SNAP_RATIO},
     {"queue-timeout", required_argument, NULL, OPT_QUEUE_TIMEOUT},
     {"tx-timeout", required_argument, NULL, OPT_TX_TIMEOUT},
+    {"min-free-space", required_argument, NULL, OPT_MIN_FREE},
     {"max-batch", required_argument, NULL, OPT_MAX_BATCH},
     {"max-connections", required_argument, NULL, OPT_MAX_CONNECTIONS},
     {"max-statements", required_argument, NULL, OPT_MAX_STATEMENTS},
@@ -219,6 +223,10 @@ int main(int argc, char **argv)
             case OPT_TX_TIMEOUT:
                 rv = parse_uint(name, optarg, 1, 3600000,
                                 &config.tx_timeout_ms);
+                break;
+            case OPT_MIN_FREE:
+                rv = parse_u64(name, optarg, 1, UINT64_MAX,
+                               &config.min_free_bytes);
                 break;
             case OPT_MAX_BATCH:
                 rv = parse_uint(name, optarg, 1, 65536, &config.max_batch);

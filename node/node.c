@@ -37,6 +37,7 @@
 #include <string.h>
 #include <sys/random.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include <jansson.h>
@@ -134,6 +135,10 @@ struct node {
     struct done *done_head;
     struct done *done_tail;
     uint64_t weight;
+    uint64_t free_bytes;     /* Measured on the last tick. */
+    bool low_space_logged;
+    uint64_t stall_warned_at; /* Loop time of the last warning about an
+                                 unbounded log, 0 if none. */
 };
 
 /*
@@ -700,6 +705,64 @@ static void check_cb(uv_check_t *check)
     queue_tick(n->queue);
 }
 
+/* Free space on the data directory's filesystem. */
+static void measure_disk(struct node *n)
+{
+    struct statvfs st;
+
+    if (statvfs(n->data_dir, &st) != 0) {
+        n->free_bytes = UINT64_MAX; /* Unknown: let raft_uv decide. */
+        return;
+    }
+    n->free_bytes = (uint64_t)st.f_bavail * st.f_frsize;
+    if (n->free_bytes < n->config.min_free_bytes && !n->low_space_logged) {
+        log_warn("only %llu MiB free in %s: refusing writes until at least "
+                 "%llu MiB are",
+                 (unsigned long long)(n->free_bytes >> 20), n->data_dir,
+                 (unsigned long long)(n->config.min_free_bytes >> 20));
+        n->low_space_logged = true;
+    } else if (n->free_bytes >= n->config.min_free_bytes &&
+               n->low_space_logged) {
+        log_info("disk space is back: accepting writes");
+        n->low_space_logged = false;
+    }
+}
+
+/* libraft 0.15 keeps every entry since the last snapshot in memory and
+ * overflows its counters past 262,144 (C14): say so when snapshots stop
+ * keeping up (the state machine refuses them while a membership change is
+ * uncommitted or while its size policy says not yet). */
+static void watch_log_size(struct node *n)
+{
+    struct raft *r = &n->raft;
+    raft_index since = raft_last_index(r) - r->log.snapshot.last_index;
+    uint64_t now = uv_now(&n->loop);
+    uint64_t bound = 8 * (uint64_t)n->config.snapshot_threshold +
+                     n->config.snapshot_trailing;
+
+    if (since > bound &&
+        (n->stall_warned_at == 0 || now - n->stall_warned_at >= 60000)) {
+        log_warn("%llu log entries since the last snapshot (at %llu): "
+                 "snapshots are not keeping up",
+                 (unsigned long long)since,
+                 (unsigned long long)r->log.snapshot.last_index);
+        n->stall_warned_at = now;
+    }
+}
+
+bool node_disk_ok(const struct node *n, char *errmsg)
+{
+    if (n->free_bytes >= n->config.min_free_bytes) {
+        return true;
+    }
+    err_printf(errmsg,
+               "not enough disk space on the leader: %llu MiB free, writes "
+               "need at least %llu MiB",
+               (unsigned long long)(n->free_bytes >> 20),
+               (unsigned long long)(n->config.min_free_bytes >> 20));
+    return false;
+}
+
 static void tick_cb(uv_timer_t *timer)
 {
     struct node *n = timer->data;
@@ -707,6 +770,8 @@ static void tick_cb(uv_timer_t *timer)
     if (n->closing) {
         return;
     }
+    measure_disk(n);
+    watch_log_size(n);
     if (n->started && raft_state(&n->raft) == RAFT_UNAVAILABLE) {
         log_error("raft became unavailable: exiting so that the node is "
                   "restarted from disk");
@@ -894,6 +959,9 @@ static void config_defaults(struct node_config *c)
     }
     if (c->tx_timeout_ms == 0) {
         c->tx_timeout_ms = 10000;
+    }
+    if (c->min_free_bytes == 0) {
+        c->min_free_bytes = 64u << 20;
     }
     if (c->max_batch == 0) {
         c->max_batch = 256;
@@ -1192,6 +1260,7 @@ int node_start(struct node *n, char *errmsg)
         return WR_IOERR;
     }
     n->started = true;
+    measure_disk(n);
     uv_check_start(&n->check, check_cb);
     uv_timer_start(&n->tick, tick_cb, NODE_TICK_MS, NODE_TICK_MS);
     uv_signal_start(&n->sigterm, signal_cb, SIGTERM);

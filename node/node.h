@@ -49,6 +49,9 @@ struct node_config {
     unsigned queue_timeout_ms;     /* A write waiting longer fails; 0: 10000. */
     unsigned tx_timeout_ms;        /* An interactive transaction idle longer
                                       is rolled back; 0: 10000. */
+    uint64_t min_free_bytes;       /* Writes are refused while the data
+                                      directory's filesystem has less free
+                                      space; 0: 64 MiB. */
     unsigned max_batch;            /* Requests per batch; 0: 256. */
     size_t max_batch_bytes;        /* SQL + parameter bytes; 0: 4 MiB. */
     unsigned max_connections;      /* Client connections; 0: 1024. */
@@ -135,6 +138,13 @@ int node_transfer(struct node *n,
                   node_done_cb cb,
                   void *arg,
                   char *errmsg);
+
+/* Disk-space admission (raft/README.md, C3): false, with a sentence in
+ * @errmsg, while the data directory's filesystem has less than
+ * min_free_bytes free, so writes fail with a clear, definite error instead
+ * of raft_uv running out of space (a storage error stops the node). Uses the
+ * figure measured on the node's last tick (every 100 ms). */
+bool node_disk_ok(const struct node *n, char *errmsg);
 
 /* The node's weight (WEIGHT/DESCRIBE requests). */
 uint64_t node_weight(const struct node *n);
