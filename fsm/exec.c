@@ -590,8 +590,7 @@ static int check_deferred_fks(sqlite3 *conn, struct exec_req *req)
     return WR_SQL;
 }
 
-/* True if @sql starts with the VACUUM keyword (after blanks and comments). */
-static bool is_vacuum(const char *sql)
+bool exec_is_vacuum(const char *sql)
 {
     const char *p = sql;
     for (;;) {
@@ -635,7 +634,7 @@ static int run_batch(struct exec *e,
     bool any_ok = false;
     int rv;
 
-    if (n == 1 && is_vacuum(reqs[0]->sql)) {
+    if (n == 1 && exec_is_vacuum(reqs[0]->sql)) {
         /* VACUUM cannot run inside a transaction; alone in its batch it
          * commits (or fails) on its own, and is captured like any other. */
         e->vacuuming = true;
@@ -879,6 +878,40 @@ static int capture_and_propose(struct exec *e,
     return 0;
 }
 
+/* The writer of database @name, if it is free: no batch or transaction
+ * in flight, nothing pending. *@conn is the node's connection, or the
+ * second one for an interactive transaction when @for_tx. */
+static int open_writer(struct exec *e,
+                       const char *name,
+                       bool for_tx,
+                       struct fsm_db **db,
+                       sqlite3 **conn,
+                       char *errmsg)
+{
+    int rv;
+
+    if (exec_busy(e, name)) {
+        err_printf(errmsg, "database \"%s\" has a write in flight", name);
+        return WR_BUSY;
+    }
+    rv = fsm_db_open(e->f, name, db, errmsg);
+    if (rv != 0) {
+        err_wrap(errmsg, "open database \"%s\"", name);
+        return rv;
+    }
+    *conn = for_tx ? fsm_db_tx_conn(*db, errmsg) : fsm_db_conn(*db, errmsg);
+    if (*conn == NULL) {
+        err_wrap(errmsg, "open database \"%s\"", name);
+        return WR_IOERR;
+    }
+    if (fsm_db_pending(*db) || !sqlite3_get_autocommit(*conn)) {
+        err_printf(errmsg, "database \"%s\" has a transaction in progress",
+                   name);
+        return WR_BUSY;
+    }
+    return 0;
+}
+
 static int check_reqs(struct exec_req **reqs, unsigned n, char *errmsg)
 {
     if (reqs == NULL || n == 0) {
@@ -921,30 +954,15 @@ int exec_write(struct exec *e,
         return rv;
     }
     for (unsigned i = 0; n > 1 && i < n; i++) {
-        if (is_vacuum(reqs[i]->sql)) {
+        if (exec_is_vacuum(reqs[i]->sql)) {
             err_printf(errmsg, "request %u: VACUUM cannot share a batch with "
                        "other requests", i + 1);
             return WR_INVALID;
         }
     }
-    if (exec_busy(e, name)) {
-        err_printf(errmsg, "database \"%s\" has a batch in flight", name);
-        return WR_BUSY;
-    }
-    rv = fsm_db_open(e->f, name, &db, errmsg);
+    rv = open_writer(e, name, false, &db, &conn, errmsg);
     if (rv != 0) {
-        err_wrap(errmsg, "open database \"%s\"", name);
         return rv;
-    }
-    conn = fsm_db_conn(db, errmsg);
-    if (conn == NULL) {
-        err_wrap(errmsg, "open database \"%s\"", name);
-        return WR_IOERR;
-    }
-    if (fsm_db_pending(db) || !sqlite3_get_autocommit(conn)) {
-        err_printf(errmsg, "database \"%s\" has a transaction in progress",
-                   name);
-        return WR_BUSY;
     }
     b = calloc(1, sizeof *b);
     skip = calloc(n, sizeof *skip);
@@ -1145,24 +1163,9 @@ int exec_tx_begin(struct exec *e,
         err_printf(errmsg, "the executor is shutting down");
         return WR_SHUTDOWN;
     }
-    if (exec_busy(e, name)) {
-        err_printf(errmsg, "database \"%s\" has a write in flight", name);
-        return WR_BUSY;
-    }
-    rv = fsm_db_open(e->f, name, &db, errmsg);
+    rv = open_writer(e, name, true, &db, &conn, errmsg);
     if (rv != 0) {
-        err_wrap(errmsg, "open database \"%s\"", name);
         return rv;
-    }
-    conn = fsm_db_tx_conn(db, errmsg);
-    if (conn == NULL) {
-        err_wrap(errmsg, "open database \"%s\"", name);
-        return WR_IOERR;
-    }
-    if (fsm_db_pending(db) || !sqlite3_get_autocommit(conn)) {
-        err_printf(errmsg, "database \"%s\" has a transaction in progress",
-                   name);
-        return WR_BUSY;
     }
     tx = calloc(1, sizeof *tx);
     if (tx == NULL) {

@@ -109,6 +109,10 @@ int exec_write(struct exec *e,
                unsigned n,
                char *errmsg);
 
+/* True if @sql starts with the VACUUM keyword (after blanks and comments):
+ * such a request must be alone in its batch. */
+bool exec_is_vacuum(const char *sql);
+
 /* True while a batch on @db is in flight. */
 bool exec_busy(struct exec *e, const char *db);
 

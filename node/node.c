@@ -228,19 +228,10 @@ static int raft_role_from_proto(int role)
     return -1;
 }
 
+/* A membership or transfer status from libraft, to the tree's codes. */
 static int status_from_raft(int rv)
 {
     switch (rv) {
-        case 0:
-            return 0;
-        case RAFT_NOTLEADER:
-            return WR_NOTLEADER;
-        case RAFT_LEADERSHIPLOST:
-            return WR_LEADERSHIP_LOST;
-        case RAFT_NOMEM:
-            return WR_NOMEM;
-        case RAFT_SHUTDOWN:
-            return WR_SHUTDOWN;
         case RAFT_CANTCHANGE:
             return WR_BUSY;
         case RAFT_BADID:
@@ -250,7 +241,7 @@ static int status_from_raft(int rv)
         case RAFT_NOTFOUND:
             return WR_INVALID;
     }
-    return WR_IOERR;
+    return proposer_status_from_raft(rv);
 }
 
 static const struct raft_server *find_server(const struct raft *r,

@@ -65,36 +65,6 @@ static uint64_t now_ms(struct queue *q)
     return q->c.now_ms != NULL ? q->c.now_ms(q->c.now_arg) : uv_now(q->loop);
 }
 
-/* True if @sql starts with the VACUUM keyword (after blanks and comments):
- * the executor runs VACUUM only alone in its batch. */
-static bool is_vacuum(const char *sql)
-{
-    const char *p = sql;
-    for (;;) {
-        while (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r' ||
-               *p == '\f') {
-            p++;
-        }
-        if (p[0] == '-' && p[1] == '-') {
-            p = strchr(p, '\n');
-            if (p == NULL) {
-                return false;
-            }
-        } else if (p[0] == '/' && p[1] == '*') {
-            p = strstr(p + 2, "*/");
-            if (p == NULL) {
-                return false;
-            }
-            p += 2;
-        } else {
-            break;
-        }
-    }
-    return sqlite3_strnicmp(p, "VACUUM", 6) == 0 &&
-           !(p[6] == '_' || (p[6] >= '0' && p[6] <= '9') ||
-             (p[6] >= 'a' && p[6] <= 'z') || (p[6] >= 'A' && p[6] <= 'Z'));
-}
-
 static size_t req_bytes(const struct exec_req *req)
 {
     size_t n = req->sql != NULL ? strlen(req->sql) : 0;
@@ -266,7 +236,7 @@ static void submit(struct queue *q,
     ent->data = req->data;
     ent->queued_at = now_ms(q);
     ent->bytes = req_bytes(req);
-    ent->vacuum = req->sql != NULL && is_vacuum(req->sql);
+    ent->vacuum = req->sql != NULL && exec_is_vacuum(req->sql);
     ent->begin = begin;
     req->cb = queue_req_cb;
     req->data = ent;

@@ -25,77 +25,7 @@
 #include "lib/err.h"
 #include "node/queue.h"
 
-/* The fake proposer. */
-
-#define FAKE_MAX 8
-
-struct proposal {
-    void *buf;
-    size_t len;
-    exec_proposal_cb cb;
-    void *arg;
-};
-
-struct fake {
-    struct exec_proposer p;
-    struct fsm *f;
-    int sync_rv; /* When non-zero, propose() refuses with it. */
-    struct proposal queue[FAKE_MAX];
-    unsigned n;
-    unsigned n_proposals;
-    uint64_t index;
-};
-
-static int fake_propose(struct exec_proposer *p,
-                        void *buf,
-                        size_t len,
-                        exec_proposal_cb cb,
-                        void *arg)
-{
-    struct fake *fk = p->data;
-
-    if (fk->sync_rv != 0) {
-        return fk->sync_rv;
-    }
-    assert_true(fk->n < FAKE_MAX);
-    fk->queue[fk->n++] = (struct proposal){buf, len, cb, arg};
-    fk->n_proposals++;
-    return 0;
-}
-
-static struct proposal fake_pop(struct fake *fk)
-{
-    struct proposal prop;
-
-    assert_true(fk->n > 0);
-    prop = fk->queue[0];
-    memmove(&fk->queue[0], &fk->queue[1], --fk->n * sizeof fk->queue[0]);
-    return prop;
-}
-
-static void fake_apply_next(struct fake *fk)
-{
-    struct proposal prop = fake_pop(fk);
-    char errmsg[WR_ERRMSG_SIZE] = "";
-
-    if (prop.buf != NULL) {
-        int rv = fsm_apply(fk->f, prop.buf, prop.len, errmsg);
-        if (rv != 0) {
-            print_error("fsm_apply: %s\n", errmsg);
-        }
-        assert_int_equal(rv, 0);
-        free(prop.buf);
-    }
-    prop.cb(prop.arg, 0, ++fk->index);
-}
-
-static void fake_fail_next(struct fake *fk, int status)
-{
-    struct proposal prop = fake_pop(fk);
-
-    free(prop.buf);
-    prop.cb(prop.arg, status, 0);
-}
+#include "fake_proposer.h"
 
 /* Fixture. */
 
