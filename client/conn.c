@@ -365,6 +365,12 @@ static int receive(struct conn *c,
                    (unsigned long long)resp->failure.code);
         return WR_SQL;
     }
+    if (resp->kind == PROTO_RESP_FAILURE_EXT &&
+        expect != PROTO_RESP_FAILURE_EXT) {
+        err_printf(errmsg, "%s (code %llu)", resp->failure_ext.message,
+                   (unsigned long long)resp->failure_ext.code);
+        return WR_SQL;
+    }
     return 0;
 
 err_broken:

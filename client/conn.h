@@ -39,8 +39,9 @@ void conn_close(struct conn *c);
  * or PROTO_RESP_ANY). *@resp points into the connection's buffer and is
  * valid until the next call on @c. Returns:
  *   0           *@resp is the expected kind;
- *   WR_SQL      the node answered FAILURE: *@resp holds it (code and
- *               message) and @errmsg is "<message> (code N)"; the
+ *   WR_SQL      the node answered FAILURE or FAILURE_EXT: *@resp holds
+ *               it (code, message, and for FAILURE_EXT the definite flag
+ *               and bookmark) and @errmsg is "<message> (code N)"; the
  *               connection is still usable;
  *   WR_IOERR    the connection broke or timed out (close it);
  *   WR_CORRUPT, WR_TOOBIG, WR_UNSUPPORTED  the answer could not be decoded

@@ -97,6 +97,8 @@ struct conn {
     bool closing;
     bool close_after_write; /* Refused: close once the FAILURE is out. */
     bool legacy;
+    bool ext; /* The current request came in walraft's envelope: answer
+                 with FAILURE_EXT, RESULT_EXT and ROWS_EXT. */
 
     /* Input. */
     uint8_t *in;
@@ -260,6 +262,7 @@ static void conn_close(struct conn *c)
 static void request_done(struct conn *c)
 {
     c->busy = false;
+    c->ext = false;
     conn_clear_request(c);
     conn_process(c);
 }
@@ -352,6 +355,18 @@ static void respond(struct conn *c, const struct proto_response *r)
     conn_send(c, &b);
 }
 
+/* The bookmark of what the current request saw or did: the index of its
+ * write's entry, else the state this node has applied. */
+static uint64_t applied_index(struct conn *c)
+{
+    return raft_last_applied(node_raft(c->g->n));
+}
+
+static uint64_t result_bookmark(struct conn *c)
+{
+    return c->req.bookmark != 0 ? c->req.bookmark : applied_index(c);
+}
+
 /* FAILURE with @code and @msg, marked definite or not. */
 static void respond_failure(struct conn *c,
                             uint64_t code,
@@ -363,8 +378,16 @@ static void respond_failure(struct conn *c,
 
     snprintf(text, sizeof text, "%s (%s)", msg,
              definite ? "definite" : "indefinite");
-    r.failure.code = code;
-    r.failure.message = text;
+    if (c->ext) {
+        r.kind = PROTO_RESP_FAILURE_EXT;
+        r.failure_ext.code = code;
+        r.failure_ext.flags = definite ? PROTO_FLAG_DEFINITE : 0;
+        r.failure_ext.bookmark = applied_index(c);
+        r.failure_ext.message = text;
+    } else {
+        r.failure.code = code;
+        r.failure.message = text;
+    }
     respond(c, &r);
 }
 
@@ -431,9 +454,15 @@ static void rows_next_part(struct conn *c)
         return;
     }
     buf_init(&b);
-    rv = proto_rows_begin(&w, &b, rows->n_cols,
-                          (const char *const *)rows->col_names, ROWS_BUDGET,
-                          errmsg);
+    if (c->ext) {
+        rv = proto_rows_begin_ext(&w, &b, result_bookmark(c), rows->n_cols,
+                                  (const char *const *)rows->col_names,
+                                  ROWS_BUDGET, errmsg);
+    } else {
+        rv = proto_rows_begin(&w, &b, rows->n_cols,
+                              (const char *const *)rows->col_names,
+                              ROWS_BUDGET, errmsg);
+    }
     while (rv == 0 && c->next_row < rows->n_rows) {
         const struct value *row =
             &rows->values[(size_t)c->next_row * rows->n_cols];
@@ -477,19 +506,33 @@ static void respond_result(struct conn *c)
 {
     if (!c->want_rows) {
         struct proto_response r = {.kind = PROTO_RESP_RESULT};
-        r.result.last_insert_id = (uint64_t)c->req.last_insert_id;
-        r.result.rows_affected = (uint64_t)c->req.changes;
+        if (c->ext) {
+            r.kind = PROTO_RESP_RESULT_EXT;
+            r.result_ext.last_insert_id = (uint64_t)c->req.last_insert_id;
+            r.result_ext.rows_affected = (uint64_t)c->req.changes;
+            r.result_ext.bookmark = result_bookmark(c);
+        } else {
+            r.result.last_insert_id = (uint64_t)c->req.last_insert_id;
+            r.result.rows_affected = (uint64_t)c->req.changes;
+        }
         respond(c, &r);
         return;
     }
     if (c->req.rows.n_cols == 0) {
         /* The statements ran but none returns columns (see the top). */
         static const char *const names[] = {""};
+        struct proto_rowset rs = {.n_cols = 1,
+                                  .names = names,
+                                  .n_rows = 0,
+                                  .marker = PROTO_ROWS_DONE};
         struct proto_response r = {.kind = PROTO_RESP_ROWS};
-        r.rows.rows.n_cols = 1;
-        r.rows.rows.names = names;
-        r.rows.rows.n_rows = 0;
-        r.rows.rows.marker = PROTO_ROWS_DONE;
+        if (c->ext) {
+            r.kind = PROTO_RESP_ROWS_EXT;
+            r.rows_ext.bookmark = result_bookmark(c);
+            r.rows_ext.rows = rs;
+        } else {
+            r.rows.rows = rs;
+        }
         respond(c, &r);
         return;
     }
@@ -1152,6 +1195,92 @@ static void handle_cluster(struct conn *c, uint64_t format)
 
 /* Serve one decoded request. Every path sends exactly one answer (or, for a
  * write or a membership change, arranges for one). */
+static void handle(struct conn *c, const struct proto_request *r);
+
+/* The envelope's fields (proto/wire.h), whichever request carried it. */
+struct envelope {
+    uint64_t flags;
+    uint64_t bookmark;
+};
+
+#define ENVELOPE_OF(f) ((struct envelope){.flags = (f).flags, \
+                                          .bookmark = (f).bookmark})
+
+/* A request in walraft's envelope: serve the dqlite request inside it, and
+ * answer in kind. This node serves the default level (the leader's
+ * committed state, as for dqlite clients) and bookmarks; the other
+ * consistency levels and exactly-once sessions are refused, definitely,
+ * until the node implements them. */
+static void handle_envelope(struct conn *c, const struct proto_request *r)
+{
+    static const char *const levels[] = {"default", "none", "weak",
+                                         "linearizable", "strong"};
+    struct proto_request base;
+    struct envelope env;
+    char msg[WR_ERRMSG_SIZE];
+    unsigned level;
+
+    memset(&base, 0, sizeof base);
+    base.schema = r->schema;
+    switch (r->type) {
+        case PROTO_REQ_EXEC_EXT:
+            env = ENVELOPE_OF(r->exec_ext);
+            base.type = PROTO_REQ_EXEC;
+            base.exec.db_id = r->exec_ext.db_id;
+            base.exec.stmt_id = r->exec_ext.stmt_id;
+            base.exec.params = r->exec_ext.params;
+            break;
+        case PROTO_REQ_QUERY_EXT:
+            env = ENVELOPE_OF(r->query_ext);
+            base.type = PROTO_REQ_QUERY;
+            base.query.db_id = r->query_ext.db_id;
+            base.query.stmt_id = r->query_ext.stmt_id;
+            base.query.params = r->query_ext.params;
+            break;
+        case PROTO_REQ_EXEC_SQL_EXT:
+            env = ENVELOPE_OF(r->exec_sql_ext);
+            base.type = PROTO_REQ_EXEC_SQL;
+            base.exec_sql.db_id = r->exec_sql_ext.db_id;
+            base.exec_sql.sql = r->exec_sql_ext.sql;
+            base.exec_sql.params = r->exec_sql_ext.params;
+            break;
+        default:
+            env = ENVELOPE_OF(r->query_sql_ext);
+            base.type = PROTO_REQ_QUERY_SQL;
+            base.query_sql.db_id = r->query_sql_ext.db_id;
+            base.query_sql.sql = r->query_sql_ext.sql;
+            base.query_sql.params = r->query_sql_ext.params;
+            break;
+    }
+    c->ext = true;
+    level = (unsigned)(env.flags & PROTO_LEVEL_MASK);
+    if (level != PROTO_LEVEL_DEFAULT && level != PROTO_LEVEL_WEAK) {
+        err_printf(msg, "consistency level %s is not served by this node "
+                        "yet",
+                   level < sizeof levels / sizeof *levels ? levels[level]
+                                                          : "(unknown)");
+        respond_failure(c, SQLITE_ERROR, true, msg);
+        return;
+    }
+    if (env.flags & ~(uint64_t)PROTO_LEVEL_MASK) {
+        respond_failure(c, SQLITE_ERROR, true,
+                        (env.flags & PROTO_FLAG_SESSION) != 0
+                            ? "exactly-once sessions are not served by this "
+                              "node yet"
+                            : "unknown envelope flags");
+        return;
+    }
+    if (env.bookmark > applied_index(c)) {
+        err_printf(msg, "bookmark %llu is ahead of this node's applied "
+                        "index %llu",
+                   (unsigned long long)env.bookmark,
+                   (unsigned long long)applied_index(c));
+        respond_failure(c, SQLITE_ERROR, true, msg);
+        return;
+    }
+    handle(c, &base);
+}
+
 static void handle(struct conn *c, const struct proto_request *r)
 {
     struct node *n = c->g->n;
@@ -1165,6 +1294,12 @@ static void handle(struct conn *c, const struct proto_request *r)
     c->want_rows = false;
     c->is_write = false;
     switch (r->type) {
+        case PROTO_REQ_EXEC_EXT:
+        case PROTO_REQ_QUERY_EXT:
+        case PROTO_REQ_EXEC_SQL_EXT:
+        case PROTO_REQ_QUERY_SQL_EXT:
+            handle_envelope(c, r);
+            return;
         case PROTO_REQ_LEADER: {
             uint64_t id;
             const char *address;

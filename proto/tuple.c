@@ -1016,13 +1016,16 @@ int proto__get_ROWSET(struct rd *r, struct proto_rowset *rs, struct dec *d)
  * Streaming ROWS.
  */
 
-int proto_rows_begin(struct proto_rows_writer *w,
-                     struct buf *b,
-                     unsigned n_cols,
-                     const char *const *names,
-                     size_t budget,
-                     char *errmsg)
+static int rows_begin(struct proto_rows_writer *w,
+                      struct buf *b,
+                      bool ext,
+                      uint64_t bookmark,
+                      unsigned n_cols,
+                      const char *const *names,
+                      size_t budget,
+                      char *errmsg)
 {
+    size_t lead = ext ? PROTO_WORD : 0;
     uint64_t size;
     struct wr wr;
     uint8_t *p;
@@ -1033,7 +1036,7 @@ int proto_rows_begin(struct proto_rows_writer *w,
                                : "no column names");
         return WR_INVALID;
     }
-    size = PROTO_WORD + names_size(n_cols, names);
+    size = lead + PROTO_WORD + names_size(n_cols, names);
     if (size + PROTO_WORD > PROTO_MAX_BODY) {
         err_printf(errmsg, "encode ROWS: %llu bytes of column names",
                    (unsigned long long)size);
@@ -1049,10 +1052,35 @@ int proto_rows_begin(struct proto_rows_writer *w,
     w->budget = budget;
     w->n_cols = n_cols;
     w->n_rows = 0;
+    w->ext = ext;
     wr.p = p + PROTO_HEADER_SIZE;
+    if (ext) {
+        wr_u64(&wr, bookmark);
+    }
     wr_u64(&wr, n_cols);
     names_put(&wr, n_cols, names);
     return 0;
+}
+
+int proto_rows_begin(struct proto_rows_writer *w,
+                     struct buf *b,
+                     unsigned n_cols,
+                     const char *const *names,
+                     size_t budget,
+                     char *errmsg)
+{
+    return rows_begin(w, b, false, 0, n_cols, names, budget, errmsg);
+}
+
+int proto_rows_begin_ext(struct proto_rows_writer *w,
+                         struct buf *b,
+                         uint64_t bookmark,
+                         unsigned n_cols,
+                         const char *const *names,
+                         size_t budget,
+                         char *errmsg)
+{
+    return rows_begin(w, b, true, bookmark, n_cols, names, budget, errmsg);
 }
 
 int proto_rows_add(struct proto_rows_writer *w,
@@ -1116,7 +1144,8 @@ int proto_rows_finish(struct proto_rows_writer *w, bool more)
     body = w->buf->len - w->start - PROTO_HEADER_SIZE;
     assert(body % PROTO_WORD == 0 && body <= PROTO_MAX_BODY);
     h.words = (uint32_t)(body / PROTO_WORD);
-    h.type = (uint8_t)proto_response_wire_type(PROTO_RESP_ROWS);
+    h.type = (uint8_t)proto_response_wire_type(
+        w->ext ? PROTO_RESP_ROWS_EXT : PROTO_RESP_ROWS);
     h.schema = 0;
     h.extra = 0;
     proto_header_encode(w->buf->p + w->start, &h);

@@ -568,6 +568,8 @@ static int response_kind(const struct proto_header *h,
     }
     if (h->type == proto_response_wire_type(PROTO_RESP_FAILURE)) {
         expect = PROTO_RESP_FAILURE;
+    } else if (h->type == proto_response_wire_type(PROTO_RESP_FAILURE_EXT)) {
+        expect = PROTO_RESP_FAILURE_EXT;
     }
     if (expect == PROTO_RESP_ANY) {
 #define ANY_CASE(lower, UPPER, code_, schema_)      \

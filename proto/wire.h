@@ -170,19 +170,40 @@
  * these types, so a dqlite client sees nothing new. Header bytes 6-7 stay
  * unused (foreign clients might put anything there).
  *
- * Defined so far:
+ * Defined so far (schema 0 unless noted):
  *
  * 120 STATUS     request: u64 format, always 0. Response STATUS (120): text,
  *                a JSON object describing the node as it sees itself and
- *                the cluster (node/status.c documents the keys). It is what
+ *                the cluster (node/node.h documents the keys). It is what
  *                `walraft cluster status` shows.
  *
- * The plan for the rest: request type 64 + t is "request t with an
- * envelope": a leading block of words (flags with the consistency level,
- * bookmark, client id and sequence number) then the exact body of dqlite
- * request t; response 64 is FAILURE with a flags word holding the
- * definite/indefinite bit; response 64 + t is response t followed by the
- * bookmark. Decoders refuse the types not defined yet with WR_UNSUPPORTED.
+ * Requests with an envelope: type 64 + t for t = EXEC (69), QUERY (70),
+ * EXEC_SQL (72) and QUERY_SQL (73). The body is five words, then exactly
+ * the body of request t (schema 1 likewise selects 32-bit parameter
+ * counts):
+ *
+ *   u64 flags             bits 0-3: the consistency level of a read
+ *                         (PROTO_LEVEL_*; 0 is the node's default);
+ *                         bit 4: client_id and seq are set (exactly-once
+ *                         writes); other bits are zero
+ *   u64 bookmark          serve only once this node has applied this index
+ *                         (0: no bookmark)
+ *   u64 max_staleness_ms  level NONE: fail rather than answer from a node
+ *                         that has not heard from a leader for this long
+ *                         (0: no bound)
+ *   u64 client_id, u64 seq   the write's identity for exactly-once retries
+ *
+ * The answers to them, in place of FAILURE, RESULT and ROWS:
+ *
+ *  64 FAILURE_EXT  u64 code, u64 flags (bit 0: definite, the request
+ *                  certainly had no effect), u64 bookmark (the node's
+ *                  applied index), text message
+ *  70 RESULT_EXT   u64 last insert rowid, u64 rows affected, u64 bookmark
+ *                  (the index at which the write is visible)
+ *  71 ROWS_EXT     u64 bookmark (the index of the state read), then a ROWS
+ *                  body; every message of a PART stream carries it
+ *
+ * Decoders refuse the other types of 64..127 with WR_UNSUPPORTED.
  *
  * ## What the decoders promise
  *
@@ -264,6 +285,19 @@ enum {
     PROTO_CLUSTER_FORMAT_V0 = 0, /* id and address */
     PROTO_CLUSTER_FORMAT_V1 = 1, /* id, address and role */
     PROTO_DESCRIBE_FORMAT_V0 = 0
+};
+
+/* Consistency levels in an envelope's flags (bits 0-3) and the flags'
+ * other bits (see the top). */
+enum {
+    PROTO_LEVEL_DEFAULT = 0,
+    PROTO_LEVEL_NONE = 1,
+    PROTO_LEVEL_WEAK = 2,
+    PROTO_LEVEL_LINEARIZABLE = 3,
+    PROTO_LEVEL_STRONG = 4,
+    PROTO_LEVEL_MASK = 0xf,
+    PROTO_FLAG_SESSION = 1 << 4, /* Request: client_id and seq are set. */
+    PROTO_FLAG_DEFINITE = 1 << 0 /* FAILURE_EXT: it did not happen. */
 };
 
 /* Failure codes a server sends besides SQLite's own (see the top). */
@@ -489,6 +523,18 @@ bool proto_rows_next(struct proto_rows_iter *it, struct proto_value *row);
 #define PROTO_FIELDS_REQ_DESCRIBE(F) F(U64, format)
 #define PROTO_FIELDS_REQ_WEIGHT(F) F(U64, weight)
 #define PROTO_FIELDS_REQ_STATUS(F) F(U64, format)
+/* walraft's envelope (see the top of this file), then the dqlite body. */
+#define PROTO__ENVELOPE(F)                                         \
+    F(U64, flags) F(U64, bookmark) F(U64, max_staleness_ms)         \
+        F(U64, client_id) F(U64, seq)
+#define PROTO_FIELDS_REQ_EXEC_EXT(F) \
+    PROTO__ENVELOPE(F) PROTO_FIELDS_REQ_EXEC(F)
+#define PROTO_FIELDS_REQ_QUERY_EXT(F) \
+    PROTO__ENVELOPE(F) PROTO_FIELDS_REQ_QUERY(F)
+#define PROTO_FIELDS_REQ_EXEC_SQL_EXT(F) \
+    PROTO__ENVELOPE(F) PROTO_FIELDS_REQ_EXEC_SQL(F)
+#define PROTO_FIELDS_REQ_QUERY_SQL_EXT(F) \
+    PROTO__ENVELOPE(F) PROTO_FIELDS_REQ_QUERY_SQL(F)
 
 /* X(lower, UPPER, type code, highest schema accepted) */
 #define PROTO_REQUESTS(X)          \
@@ -512,6 +558,10 @@ bool proto_rows_next(struct proto_rows_iter *it, struct proto_value *row);
     X(transfer, TRANSFER, 17, 0)   \
     X(describe, DESCRIBE, 18, 0)   \
     X(weight, WEIGHT, 19, 0)       \
+    X(exec_ext, EXEC_EXT, 69, 1)           \
+    X(query_ext, QUERY_EXT, 70, 1)         \
+    X(exec_sql_ext, EXEC_SQL_EXT, 72, 1)   \
+    X(query_sql_ext, QUERY_SQL_EXT, 73, 1) \
     X(status, STATUS, 120, 0)
 
 #define PROTO_FIELDS_RESP_FAILURE(F) F(U64, code) F(TEXT, message)
@@ -530,6 +580,11 @@ bool proto_rows_next(struct proto_rows_iter *it, struct proto_value *row);
 #define PROTO_FIELDS_RESP_FILES(F) F(FILES, files)
 #define PROTO_FIELDS_RESP_METADATA(F) F(U64, failure_domain) F(U64, weight)
 #define PROTO_FIELDS_RESP_STATUS(F) F(TEXT, json)
+#define PROTO_FIELDS_RESP_FAILURE_EXT(F) \
+    F(U64, code) F(U64, flags) F(U64, bookmark) F(TEXT, message)
+#define PROTO_FIELDS_RESP_RESULT_EXT(F) \
+    F(U64, last_insert_id) F(U64, rows_affected) F(U64, bookmark)
+#define PROTO_FIELDS_RESP_ROWS_EXT(F) F(U64, bookmark) F(ROWSET, rows)
 
 /* X(lower, UPPER, type code, schema). Several kinds share a type code; the
  * first listed is the one chosen when the receiver does not say which it
@@ -549,6 +604,9 @@ bool proto_rows_next(struct proto_rows_iter *it, struct proto_value *row);
     X(empty, EMPTY, 8, 0)                       \
     X(files, FILES, 9, 0)                       \
     X(metadata, METADATA, 10, 0)                \
+    X(failure_ext, FAILURE_EXT, 64, 0)          \
+    X(result_ext, RESULT_EXT, 70, 0)            \
+    X(rows_ext, ROWS_EXT, 71, 0)                \
     X(status, STATUS, 120, 0)
 
 /* C types of the field kinds. */
@@ -691,8 +749,8 @@ int proto_response_encode(struct buf *b,
                           const struct proto_response *r,
                           char *errmsg);
 
-/* @expect is the kind the caller waits for, or PROTO_RESP_ANY. FAILURE is
- * always accepted. Any other type than @expect's is refused with WR_CORRUPT
+/* @expect is the kind the caller waits for, or PROTO_RESP_ANY. FAILURE and
+ * FAILURE_EXT are always accepted. Any other type than @expect's is refused with WR_CORRUPT
  * (the conversation is out of step), a schema other than @expect's with
  * WR_UNSUPPORTED. With PROTO_RESP_ANY the first kind in PROTO_RESPONSES with
  * the message's type and schema is decoded (SERVER, SERVERS, STMT). */
@@ -730,6 +788,7 @@ struct proto_rows_writer {
     size_t budget;
     unsigned n_cols;
     size_t n_rows;
+    bool ext; /* ROWS_EXT: the body starts with a bookmark. */
 };
 
 /* Start a ROWS message at the end of @b: the header (completed by finish),
@@ -741,6 +800,17 @@ int proto_rows_begin(struct proto_rows_writer *w,
                      const char *const *names,
                      size_t budget,
                      char *errmsg);
+
+/* The same for a ROWS_EXT message (walraft's extension): the body starts
+ * with @bookmark. proto_rows_add() and proto_rows_finish() work on it
+ * alike. */
+int proto_rows_begin_ext(struct proto_rows_writer *w,
+                         struct buf *b,
+                         uint64_t bookmark,
+                         unsigned n_cols,
+                         const char *const *names,
+                         size_t budget,
+                         char *errmsg);
 
 /* Append one row of n_cols values; @wire_types is NULL or n_cols hints.
  * Sets *added. Returns 0, WR_NOMEM, WR_INVALID (a bad value) or WR_TOOBIG

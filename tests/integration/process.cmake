@@ -20,6 +20,10 @@ add_executable(test_garbage ${CMAKE_CURRENT_SOURCE_DIR}/integration/test_garbage
 target_link_libraries(test_garbage PRIVATE wr_client)
 target_include_directories(test_garbage PRIVATE ${PROJECT_SOURCE_DIR})
 
+add_executable(test_envelope ${CMAKE_CURRENT_SOURCE_DIR}/integration/test_envelope.c)
+target_link_libraries(test_envelope PRIVATE wr_client)
+target_include_directories(test_envelope PRIVATE ${PROJECT_SOURCE_DIR})
+
 set(WR_PROCESS_TMP ${CMAKE_CURRENT_BINARY_DIR}/tmp)
 file(MAKE_DIRECTORY ${WR_PROCESS_TMP})
 
@@ -35,7 +39,7 @@ function(wr_process_test name script port timeout)
   set_tests_properties(${name} PROPERTIES
     LABELS "${labels}"
     TIMEOUT ${timeout}
-    ENVIRONMENT "WALRAFT=$<TARGET_FILE:walraft>;WALRAFTD=$<TARGET_FILE:walraftd>;WR_LOAD=$<TARGET_FILE:wr_load>;WR_GARBAGE=$<TARGET_FILE:test_garbage>;WR_PROCESS_TMP=${WR_PROCESS_TMP}")
+    ENVIRONMENT "WALRAFT=$<TARGET_FILE:walraft>;WALRAFTD=$<TARGET_FILE:walraftd>;WR_LOAD=$<TARGET_FILE:wr_load>;WR_GARBAGE=$<TARGET_FILE:test_garbage>;WR_ENVELOPE=$<TARGET_FILE:test_envelope>;WR_PROCESS_TMP=${WR_PROCESS_TMP}")
 endfunction()
 
 wr_process_test(process_form cluster_form.sh 24100 180)
@@ -47,3 +51,4 @@ wr_process_test(process_restart_all restart_all.sh 24500 240)
 wr_process_test(process_dqlite_shell dqlite_shell.sh 24600 180 process compat)
 wr_process_test(process_garbage garbage.sh 24700 240)
 wr_process_test(process_disk_admission disk_admission.sh 24800 180)
+wr_process_test(process_envelope envelope.sh 24850 120)

@@ -1167,6 +1167,26 @@ static void roundtrip_every_request(void **state)
          .describe = {.format = PROTO_DESCRIBE_FORMAT_V0}},
         {.type = PROTO_REQ_WEIGHT, .weight = {.weight = 42}},
         {.type = PROTO_REQ_STATUS, .status = {.format = 0}},
+        {.type = PROTO_REQ_EXEC_EXT,
+         .exec_ext = {.flags = PROTO_LEVEL_STRONG | PROTO_FLAG_SESSION,
+                      .bookmark = 77,
+                      .client_id = UINT64_MAX,
+                      .seq = 3,
+                      .db_id = 0,
+                      .stmt_id = 9,
+                      .params = {.n = 2, .values = samples}}},
+        {.type = PROTO_REQ_QUERY_EXT,
+         .query_ext = {.flags = PROTO_LEVEL_NONE,
+                       .max_staleness_ms = 250,
+                       .stmt_id = 1}},
+        {.type = PROTO_REQ_EXEC_SQL_EXT,
+         .schema = 1,
+         .exec_sql_ext = {.bookmark = 5,
+                          .sql = "INSERT INTO t VALUES (?)",
+                          .params = {.n = 1, .values = samples + 1}}},
+        {.type = PROTO_REQ_QUERY_SQL_EXT,
+         .query_sql_ext = {.flags = PROTO_LEVEL_LINEARIZABLE,
+                           .sql = "SELECT 1"}},
     };
 
     n = sizeof reqs / sizeof reqs[0];
@@ -1272,6 +1292,21 @@ static void roundtrip_every_response(void **state)
         {.kind = PROTO_RESP_FILES, .files = {.files = {.n = 0}}},
         {.kind = PROTO_RESP_METADATA,
          .metadata = {.failure_domain = 1, .weight = 42}},
+        {.kind = PROTO_RESP_FAILURE_EXT,
+         .failure_ext = {.code = PROTO_ERR_LEADERSHIP_LOST,
+                         .flags = 0,
+                         .bookmark = 12,
+                         .message = "leadership lost"}},
+        {.kind = PROTO_RESP_RESULT_EXT,
+         .result_ext = {.last_insert_id = 4, .rows_affected = 1,
+                        .bookmark = UINT64_MAX}},
+        {.kind = PROTO_RESP_ROWS_EXT,
+         .rows_ext = {.bookmark = 42,
+                      .rows = {.n_cols = 1,
+                               .names = names,
+                               .n_rows = 5,
+                               .values = values + 14,
+                               .marker = PROTO_ROWS_DONE}}},
         {.kind = PROTO_RESP_STATUS,
          .status = {.json = "{\"id\": 1, \"role\": \"voter\"}"}},
     };
@@ -2261,11 +2296,11 @@ static void response_expectations(void **state)
     assert_int_equal(proto_response_decode(&h, copy, 8, PROTO_RESP_ANY, NULL,
                                            &out, errmsg),
                      WR_UNSUPPORTED);
-    h.type = 64;
+    h.type = 65;
     assert_int_equal(proto_response_decode(&h, copy, 8, PROTO_RESP_ANY, NULL,
                                            &out, errmsg),
                      WR_UNSUPPORTED);
-    assert_non_null(strstr(errmsg, "walraft extension response type 64"));
+    assert_non_null(strstr(errmsg, "walraft extension response type 65"));
     free(copy);
 }
 
@@ -2299,6 +2334,55 @@ static void random_bytes_never_crash(void **state)
     }
 }
 
+/* A ROWS_EXT stream carries its bookmark in every message, PART and DONE
+ * alike, and decodes like ROWS after it. */
+static void rows_ext_stream_carries_bookmark(void **state)
+{
+    static const char *const names[1] = {"n"};
+    struct proto_rows_writer w;
+    char errmsg[WR_ERRMSG_SIZE];
+    struct value v[3] = {int_value(0, 1).v, int_value(0, 2).v,
+                         int_value(0, 3).v};
+    struct proto_response out;
+    struct proto_rows_iter it;
+    struct proto_value row[1];
+    bool added;
+    struct buf b;
+    struct msg m;
+    int64_t sum = 0;
+
+    (void)state;
+    buf_init(&b);
+    for (int part = 0; part < 2; part++) {
+        buf_reset(&b);
+        assert_int_equal(proto_rows_begin_ext(&w, &b, 900 + (uint64_t)part,
+                                              1, names, 4096, errmsg),
+                         0);
+        for (int i = part; i < 3; i += 2) {
+            assert_int_equal(proto_rows_add(&w, &v[i], NULL, &added, errmsg),
+                             0);
+            assert_true(added);
+        }
+        assert_int_equal(proto_rows_finish(&w, part == 0), 0);
+        msg_from_bytes(&m, b.p, b.len);
+        assert_int_equal(m.h.type, 71);
+        assert_int_equal(proto_response_decode(&m.h, m.body, m.len,
+                                               PROTO_RESP_ROWS_EXT, NULL,
+                                               &out, errmsg),
+                         0);
+        assert_int_equal(out.rows_ext.bookmark, 900 + (uint64_t)part);
+        assert_true(out.rows_ext.rows.marker ==
+                    (part == 0 ? PROTO_ROWS_PART : PROTO_ROWS_DONE));
+        proto_rows_iter_init(&it, &out.rows_ext.rows);
+        while (proto_rows_next(&it, row)) {
+            sum += row[0].v.integer;
+        }
+        msg_free(&m);
+    }
+    assert_int_equal(sum, 6);
+    buf_close(&b);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -2318,6 +2402,7 @@ int main(void)
         cmocka_unit_test(golden_files),
         cmocka_unit_test(golden_server_legacy),
         cmocka_unit_test(roundtrip_every_request),
+        cmocka_unit_test(rows_ext_stream_carries_bookmark),
         cmocka_unit_test(roundtrip_every_response),
         cmocka_unit_test(decode_is_zero_copy),
         cmocka_unit_test(assign_without_role_decodes),

@@ -1,0 +1,220 @@
+/*
+ * walraft's envelope (proto/wire.h) against a running cluster: every
+ * answer to a request in an envelope carries a bookmark, and every failure
+ * says whether it is definite.
+ *
+ *   test_envelope --addresses A,B,C
+ *
+ * Scenarios, in order, on the leader:
+ *   - writes in the envelope (EXEC_SQL, and EXEC of a prepared statement)
+ *     answer RESULT_EXT with strictly increasing bookmarks;
+ *   - a read in the envelope answers ROWS_EXT with a bookmark at least the
+ *     last write's, and sees that write;
+ *   - a failing statement answers FAILURE_EXT marked definite;
+ *   - a bookmark this node has not applied, a consistency level or an
+ *     exactly-once session the node does not serve yet: FAILURE_EXT,
+ *     definite, and nothing is written;
+ *   - the same connection still answers plain dqlite requests with plain
+ *     RESULT (a dqlite client sees nothing new).
+ * Exit status 0 if every check held.
+ */
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "client/conn.h"
+#include "lib/err.h"
+#include "proto/wire.h"
+
+static unsigned failures;
+
+static void check(bool ok, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+static void check(bool ok, const char *fmt, ...)
+{
+    va_list ap;
+
+    va_start(ap, fmt);
+    printf("%s: ", ok ? "ok" : "FAIL");
+    vprintf(fmt, ap);
+    putchar('\n');
+    va_end(ap);
+    failures += !ok;
+}
+
+/* EXEC_SQL or QUERY_SQL @sql in an envelope with @flags and @bookmark. */
+static int sql_ext(struct conn *c,
+                   bool query,
+                   const char *sql,
+                   uint64_t flags,
+                   uint64_t bookmark,
+                   struct proto_response *resp,
+                   char *errmsg)
+{
+    struct proto_request req;
+
+    memset(&req, 0, sizeof req);
+    if (query) {
+        req.type = PROTO_REQ_QUERY_SQL_EXT;
+        req.query_sql_ext.flags = flags;
+        req.query_sql_ext.bookmark = bookmark;
+        req.query_sql_ext.sql = sql;
+    } else {
+        req.type = PROTO_REQ_EXEC_SQL_EXT;
+        req.exec_sql_ext.flags = flags;
+        req.exec_sql_ext.bookmark = bookmark;
+        req.exec_sql_ext.sql = sql;
+    }
+    return conn_request(c, &req, query ? PROTO_RESP_ROWS_EXT
+                                       : PROTO_RESP_RESULT_EXT,
+                        resp, errmsg);
+}
+
+/* Expect a definite FAILURE_EXT containing @needle. */
+static void expect_refused(int rv,
+                           const struct proto_response *resp,
+                           const char *needle,
+                           const char *what)
+{
+    bool ok = rv == WR_SQL && resp->kind == PROTO_RESP_FAILURE_EXT &&
+              (resp->failure_ext.flags & PROTO_FLAG_DEFINITE) != 0 &&
+              resp->failure_ext.bookmark > 0 &&
+              strstr(resp->failure_ext.message, needle) != NULL;
+    check(ok, "%s: FAILURE_EXT, definite, \"%s\"", what,
+          rv == WR_SQL && resp->kind == PROTO_RESP_FAILURE_EXT
+              ? resp->failure_ext.message
+              : "(not a FAILURE_EXT)");
+}
+
+static int64_t count_rows(struct conn *c, char *errmsg)
+{
+    struct proto_response resp;
+    struct proto_rows_iter it;
+    struct proto_value row[1];
+
+    if (sql_ext(c, true, "SELECT count(*) FROM e", 0, 0, &resp, errmsg) != 0) {
+        return -1;
+    }
+    proto_rows_iter_init(&it, &resp.rows_ext.rows);
+    return proto_rows_next(&it, row) ? row[0].v.integer : -1;
+}
+
+int main(int argc, char **argv)
+{
+    char errmsg[WR_ERRMSG_SIZE] = "";
+    struct proto_request req;
+    struct proto_response resp;
+    struct proto_rows_iter it;
+    struct proto_value row[1];
+    struct conn *c;
+    uint64_t last = 0;
+    uint64_t stmt_id;
+    int rv;
+
+    if (argc != 3 || strcmp(argv[1], "--addresses") != 0) {
+        fprintf(stderr, "usage: test_envelope --addresses A,B,C\n");
+        return 2;
+    }
+    setvbuf(stdout, NULL, _IOLBF, 0);
+    rv = conn_open_leader(argv[2], 5000, 30000, &c, errmsg);
+    if (rv != 0) {
+        fprintf(stderr, "test_envelope: %s\n", errmsg);
+        return 1;
+    }
+    memset(&req, 0, sizeof req);
+    req.type = PROTO_REQ_OPEN;
+    req.open.name = "envelope";
+    req.open.vfs = "";
+    rv = conn_request(c, &req, PROTO_RESP_DB, &resp, errmsg);
+    check(rv == 0, "OPEN: %s", rv == 0 ? "DB" : errmsg);
+
+    /* Writes: strictly increasing bookmarks. */
+    const char *writes[] = {"CREATE TABLE e (x INTEGER)",
+                            "INSERT INTO e VALUES (1)",
+                            "INSERT INTO e VALUES (2), (3)"};
+    for (unsigned i = 0; i < 3; i++) {
+        rv = sql_ext(c, false, writes[i], 0, last, &resp, errmsg);
+        check(rv == 0 && resp.kind == PROTO_RESP_RESULT_EXT &&
+                  resp.result_ext.bookmark > last,
+              "write %u answers RESULT_EXT with bookmark %" PRIu64
+              " after %" PRIu64 "%s%s",
+              i + 1, rv == 0 ? resp.result_ext.bookmark : 0, last,
+              rv == 0 ? "" : ": ", rv == 0 ? "" : errmsg);
+        if (rv == 0) {
+            last = resp.result_ext.bookmark;
+        }
+    }
+    check(rv == 0 && resp.result_ext.rows_affected == 2,
+          "the last write changed 2 rows");
+
+    /* A prepared statement in the envelope. */
+    memset(&req, 0, sizeof req);
+    req.type = PROTO_REQ_PREPARE;
+    req.prepare.sql = "INSERT INTO e VALUES (?)";
+    rv = conn_request(c, &req, PROTO_RESP_STMT, &resp, errmsg);
+    check(rv == 0, "PREPARE: %s", rv == 0 ? "STMT" : errmsg);
+    stmt_id = rv == 0 ? resp.stmt.id : 0;
+    struct proto_value four = {.wire = PROTO_INTEGER,
+                               .v = {.type = VALUE_INTEGER, .integer = 4}};
+    memset(&req, 0, sizeof req);
+    req.type = PROTO_REQ_EXEC_EXT;
+    req.exec_ext.bookmark = last;
+    req.exec_ext.stmt_id = (uint32_t)stmt_id;
+    req.exec_ext.params.n = 1;
+    req.exec_ext.params.values = &four;
+    rv = conn_request(c, &req, PROTO_RESP_RESULT_EXT, &resp, errmsg);
+    check(rv == 0 && resp.result_ext.bookmark > last,
+          "EXEC in the envelope answers RESULT_EXT with a later bookmark%s%s",
+          rv == 0 ? "" : ": ", rv == 0 ? "" : errmsg);
+    if (rv == 0) {
+        last = resp.result_ext.bookmark;
+    }
+
+    /* A read sees the writes, at a bookmark no older than the last. */
+    rv = sql_ext(c, true, "SELECT sum(x) FROM e", 0, last, &resp, errmsg);
+    check(rv == 0 && resp.kind == PROTO_RESP_ROWS_EXT &&
+              resp.rows_ext.bookmark >= last,
+          "read answers ROWS_EXT with bookmark %" PRIu64 " >= %" PRIu64
+          "%s%s",
+          rv == 0 ? resp.rows_ext.bookmark : 0, last, rv == 0 ? "" : ": ",
+          rv == 0 ? "" : errmsg);
+    if (rv == 0) {
+        proto_rows_iter_init(&it, &resp.rows_ext.rows);
+        check(proto_rows_next(&it, row) && row[0].v.integer == 10,
+              "the read sees every write (sum 10)");
+    }
+
+    /* Refusals, all definite, none writing. */
+    rv = sql_ext(c, false, "INSERT INTO missing VALUES (1)", 0, 0, &resp,
+                 errmsg);
+    expect_refused(rv, &resp, "no such table", "a failing statement");
+    rv = sql_ext(c, false, "INSERT INTO e VALUES (100)", 0, last + 1000000,
+                 &resp, errmsg);
+    expect_refused(rv, &resp, "ahead of this node", "a future bookmark");
+    rv = sql_ext(c, false, "INSERT INTO e VALUES (100)", PROTO_LEVEL_STRONG,
+                 0, &resp, errmsg);
+    expect_refused(rv, &resp, "strong", "level strong");
+    rv = sql_ext(c, false, "INSERT INTO e VALUES (100)", PROTO_FLAG_SESSION,
+                 0, &resp, errmsg);
+    expect_refused(rv, &resp, "exactly-once", "an exactly-once session");
+    check(count_rows(c, errmsg) == 4, "nothing refused was written");
+
+    /* Plain dqlite requests on the same connection stay plain. */
+    memset(&req, 0, sizeof req);
+    req.type = PROTO_REQ_EXEC_SQL;
+    req.exec_sql.sql = "INSERT INTO e VALUES (5)";
+    rv = conn_request(c, &req, PROTO_RESP_RESULT, &resp, errmsg);
+    check(rv == 0 && resp.kind == PROTO_RESP_RESULT,
+          "plain EXEC_SQL answers plain RESULT%s%s", rv == 0 ? "" : ": ",
+          rv == 0 ? "" : errmsg);
+    req.exec_sql.sql = "INSERT INTO missing VALUES (1)";
+    rv = conn_request(c, &req, PROTO_RESP_RESULT, &resp, errmsg);
+    check(rv == WR_SQL && resp.kind == PROTO_RESP_FAILURE,
+          "plain EXEC_SQL fails with plain FAILURE");
+
+    conn_close(c);
+    printf("test_envelope: %u failures\n", failures);
+    return failures == 0 ? 0 : 1;
+}
