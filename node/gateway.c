@@ -82,6 +82,8 @@
 #define HEARTBEAT_TIMEOUT_MS 15000
 #define ROWS_BUDGET (64 * 1024)
 #define READ_CHUNK (64 * 1024)
+/* How long a request waits for this node to apply its bookmark. */
+#define BOOKMARK_WAIT_MS 5000
 
 struct stmt {
     uint32_t id;
@@ -99,6 +101,10 @@ struct conn {
     bool legacy;
     bool ext; /* The current request came in walraft's envelope: answer
                  with FAILURE_EXT, RESULT_EXT and ROWS_EXT. */
+    bool level_none;        /* ... at level NONE: a read may run here. */
+    uint64_t park_deadline; /* Loop time until which the request in the
+                               buffer waits for its bookmark; 0: none. */
+    uint64_t park_bookmark;
 
     /* Input. */
     uint8_t *in;
@@ -263,6 +269,7 @@ static void request_done(struct conn *c)
 {
     c->busy = false;
     c->ext = false;
+    c->level_none = false;
     conn_clear_request(c);
     conn_process(c);
 }
@@ -796,11 +803,18 @@ static void handle_sql(struct conn *c,
     bool unsure;
     int rv;
 
-    if (!node_ready(n) || node_queue(n) == NULL || node_exec(n) == NULL) {
+    /* Level NONE reads run on any node; everything else on the ready
+     * leader. */
+    if ((!node_ready(n) && !c->level_none) || node_queue(n) == NULL ||
+        node_exec(n) == NULL) {
         respond_not_leader(c);
         return;
     }
     verb = tx_verb(sql);
+    if (!node_ready(n) && (verb != TXV_NONE || c->tx != NULL)) {
+        respond_not_leader(c);
+        return;
+    }
     if (verb != TXV_NONE && params->n > 0) {
         respond_failure(c, SQLITE_RANGE, true,
                         "transaction control takes no parameters");
@@ -883,6 +897,10 @@ static void handle_sql(struct conn *c,
     }
 
     c->is_write = sql_writes(c, sql, &has_cols, &unsure);
+    if (!node_ready(n) && (c->is_write || unsure)) {
+        respond_not_leader(c); /* A write, or a read that cannot tell. */
+        return;
+    }
     if (c->want_rows && !has_cols && !unsure) {
         respond_failure(c, SQLITE_ERROR, true,
                         "the statement returns no rows: send it with EXEC "
@@ -1201,16 +1219,42 @@ static void handle(struct conn *c, const struct proto_request *r);
 struct envelope {
     uint64_t flags;
     uint64_t bookmark;
+    uint64_t max_staleness_ms;
 };
 
-#define ENVELOPE_OF(f) ((struct envelope){.flags = (f).flags, \
-                                          .bookmark = (f).bookmark})
+#define ENVELOPE_OF(f)                                             \
+    ((struct envelope){.flags = (f).flags,                         \
+                       .bookmark = (f).bookmark,                   \
+                       .max_staleness_ms = (f).max_staleness_ms})
+
+/* The envelope of @r if it has one. */
+static bool envelope_of(const struct proto_request *r, struct envelope *env)
+{
+    switch (r->type) {
+        case PROTO_REQ_EXEC_EXT:
+            *env = ENVELOPE_OF(r->exec_ext);
+            return true;
+        case PROTO_REQ_QUERY_EXT:
+            *env = ENVELOPE_OF(r->query_ext);
+            return true;
+        case PROTO_REQ_EXEC_SQL_EXT:
+            *env = ENVELOPE_OF(r->exec_sql_ext);
+            return true;
+        case PROTO_REQ_QUERY_SQL_EXT:
+            *env = ENVELOPE_OF(r->query_sql_ext);
+            return true;
+    }
+    return false;
+}
 
 /* A request in walraft's envelope: serve the dqlite request inside it, and
- * answer in kind. This node serves the default level (the leader's
- * committed state, as for dqlite clients) and bookmarks; the other
- * consistency levels and exactly-once sessions are refused, definitely,
- * until the node implements them. */
+ * answer in kind. Served so far: the default and WEAK levels (the ready
+ * leader's committed state, as for dqlite clients), NONE (a read on any
+ * node, refused when the node last heard from a leader longer ago than the
+ * request's max staleness), and bookmarks (conn_process() holds the request
+ * until the node applied it, at most BOOKMARK_WAIT_MS). LINEARIZABLE and
+ * STRONG, and exactly-once sessions, are refused, definitely, until the
+ * node implements them. */
 static void handle_envelope(struct conn *c, const struct proto_request *r)
 {
     static const char *const levels[] = {"default", "none", "weak",
@@ -1218,34 +1262,33 @@ static void handle_envelope(struct conn *c, const struct proto_request *r)
     struct proto_request base;
     struct envelope env;
     char msg[WR_ERRMSG_SIZE];
+    uint64_t max_staleness;
     unsigned level;
 
     memset(&base, 0, sizeof base);
     base.schema = r->schema;
+    envelope_of(r, &env);
+    max_staleness = env.max_staleness_ms;
     switch (r->type) {
         case PROTO_REQ_EXEC_EXT:
-            env = ENVELOPE_OF(r->exec_ext);
             base.type = PROTO_REQ_EXEC;
             base.exec.db_id = r->exec_ext.db_id;
             base.exec.stmt_id = r->exec_ext.stmt_id;
             base.exec.params = r->exec_ext.params;
             break;
         case PROTO_REQ_QUERY_EXT:
-            env = ENVELOPE_OF(r->query_ext);
             base.type = PROTO_REQ_QUERY;
             base.query.db_id = r->query_ext.db_id;
             base.query.stmt_id = r->query_ext.stmt_id;
             base.query.params = r->query_ext.params;
             break;
         case PROTO_REQ_EXEC_SQL_EXT:
-            env = ENVELOPE_OF(r->exec_sql_ext);
             base.type = PROTO_REQ_EXEC_SQL;
             base.exec_sql.db_id = r->exec_sql_ext.db_id;
             base.exec_sql.sql = r->exec_sql_ext.sql;
             base.exec_sql.params = r->exec_sql_ext.params;
             break;
         default:
-            env = ENVELOPE_OF(r->query_sql_ext);
             base.type = PROTO_REQ_QUERY_SQL;
             base.query_sql.db_id = r->query_sql_ext.db_id;
             base.query_sql.sql = r->query_sql_ext.sql;
@@ -1254,7 +1297,25 @@ static void handle_envelope(struct conn *c, const struct proto_request *r)
     }
     c->ext = true;
     level = (unsigned)(env.flags & PROTO_LEVEL_MASK);
-    if (level != PROTO_LEVEL_DEFAULT && level != PROTO_LEVEL_WEAK) {
+    if (level == PROTO_LEVEL_NONE) {
+        uint64_t stale = node_staleness_ms(c->g->n);
+        if (max_staleness != 0 && stale > max_staleness) {
+            if (stale == UINT64_MAX) {
+                err_printf(msg, "this node knows no leader, and the read "
+                                "allows at most %llu ms of staleness",
+                           (unsigned long long)max_staleness);
+            } else {
+                err_printf(msg, "this node last heard from the leader %llu "
+                                "ms ago, more than the %llu ms the read "
+                                "allows",
+                           (unsigned long long)stale,
+                           (unsigned long long)max_staleness);
+            }
+            respond_failure(c, SQLITE_ERROR, true, msg);
+            return;
+        }
+        c->level_none = true;
+    } else if (level != PROTO_LEVEL_DEFAULT && level != PROTO_LEVEL_WEAK) {
         err_printf(msg, "consistency level %s is not served by this node "
                         "yet",
                    level < sizeof levels / sizeof *levels ? levels[level]
@@ -1271,9 +1332,10 @@ static void handle_envelope(struct conn *c, const struct proto_request *r)
         return;
     }
     if (env.bookmark > applied_index(c)) {
-        err_printf(msg, "bookmark %llu is ahead of this node's applied "
-                        "index %llu",
-                   (unsigned long long)env.bookmark,
+        /* conn_process() waited for it as long as the node allows. */
+        err_printf(msg, "bookmark %llu was not applied on this node within "
+                        "%u ms (applied index %llu)",
+                   (unsigned long long)env.bookmark, BOOKMARK_WAIT_MS,
                    (unsigned long long)applied_index(c));
         respond_failure(c, SQLITE_ERROR, true, msg);
         return;
@@ -1498,6 +1560,33 @@ static void consume(struct conn *c, size_t n)
 
 /* Handle the frames that are complete in the input buffer, as long as the
  * connection is free to; then read if it wants more. */
+/* The whole request at the front of the buffer is in an envelope whose
+ * bookmark this node has not applied yet: leave it there until it is, or
+ * until BOOKMARK_WAIT_MS passed (then handle_envelope() says so). */
+static bool bookmark_pending(struct conn *c)
+{
+    char errmsg[WR_ERRMSG_SIZE];
+    struct proto_request r;
+    struct envelope env;
+    uint64_t now = uv_now(c->tcp->loop);
+
+    if (c->hdr.type < PROTO_EXT_TYPE_FIRST ||
+        proto_request_decode(&c->hdr, c->in, c->body_len, &c->g->limits, &r,
+                             errmsg) != 0 ||
+        !envelope_of(&r, &env) || env.bookmark <= applied_index(c)) {
+        c->park_deadline = 0;
+        return false;
+    }
+    if (c->park_deadline == 0) {
+        c->park_deadline = now + BOOKMARK_WAIT_MS;
+    } else if (now >= c->park_deadline) {
+        c->park_deadline = 0;
+        return false;
+    }
+    c->park_bookmark = env.bookmark;
+    return true;
+}
+
 static void conn_process(struct conn *c)
 {
     struct gateway *g = c->g;
@@ -1534,6 +1623,9 @@ static void conn_process(struct conn *c)
             c->have_header = false;
             c->interrupted = true;
             continue;
+        }
+        if (bookmark_pending(c)) {
+            break; /* gateway_poll() comes back when it is applied. */
         }
         c->busy = true;
         rv = proto_request_decode(&c->hdr, c->in, c->body_len, &g->limits,
@@ -1675,6 +1767,24 @@ void gateway_destroy(struct gateway *g)
 unsigned gateway_connections(const struct gateway *g)
 {
     return g->n_open;
+}
+
+void gateway_poll(struct gateway *g)
+{
+    struct conn *c = g->conns;
+
+    while (c != NULL) {
+        struct conn *next = c->next;
+        if (c->park_deadline != 0 && !c->busy && !c->closing &&
+            (c->park_bookmark <= applied_index(c) ||
+             uv_now(c->tcp->loop) >= c->park_deadline)) {
+            c->refs++; /* conn_process() may close it. */
+            conn_process(c);
+            next = c->next;
+            conn_unref(c);
+        }
+        c = next;
+    }
 }
 
 void gateway_tick(struct gateway *g)

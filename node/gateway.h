@@ -50,6 +50,10 @@ void gateway_destroy(struct gateway *g);
 /* Connections open. */
 unsigned gateway_connections(const struct gateway *g);
 
+/* Serve the requests that wait for a bookmark this node has now applied,
+ * or whose wait is over. The node calls it after every loop turn. */
+void gateway_poll(struct gateway *g);
+
 /* Roll back interactive transactions idle for longer than the node's
  * tx_timeout_ms, or all of them if the node is no longer ready. The node
  * calls it from its periodic timer. */

@@ -694,6 +694,7 @@ static void check_cb(uv_check_t *check)
     }
     n->was_ready = ready;
     queue_tick(n->queue);
+    gateway_poll(n->gateway);
 }
 
 /* Free space on the data directory's filesystem. */
@@ -739,6 +740,26 @@ static void watch_log_size(struct node *n)
                  (unsigned long long)r->log.snapshot.last_index);
         n->stall_warned_at = now;
     }
+}
+
+uint64_t node_staleness_ms(struct node *n)
+{
+    struct raft *r = &n->raft;
+    uint64_t leader_id;
+    const char *leader_address;
+    uint64_t now = uv_now(&n->loop);
+
+    if (node_ready(n)) {
+        return 0;
+    }
+    node_leader(n, &leader_id, &leader_address);
+    if (leader_id == 0 || raft_state(r) != RAFT_FOLLOWER) {
+        return UINT64_MAX;
+    }
+    /* libraft resets the timer on every AppendEntries and InstallSnapshot
+     * of the current leader (recv_append_entries.c, recv_install_snapshot.c);
+     * raft_uv's clock is the loop's. */
+    return now > r->election_timer_start ? now - r->election_timer_start : 0;
 }
 
 bool node_disk_ok(const struct node *n, char *errmsg)

@@ -146,6 +146,11 @@ int node_transfer(struct node *n,
  * figure measured on the node's last tick (every 100 ms). */
 bool node_disk_ok(const struct node *n, char *errmsg);
 
+/* Milliseconds since this node last heard from a leader: 0 when it is the
+ * ready leader, UINT64_MAX when it knows none (level NONE's max
+ * staleness). */
+uint64_t node_staleness_ms(struct node *n);
+
 /* The node's weight (WEIGHT/DESCRIBE requests). */
 uint64_t node_weight(const struct node *n);
 void node_set_weight(struct node *n, uint64_t weight);

@@ -8,3 +8,17 @@ source "$(dirname "$0")/lib.sh"
 cluster_up "$TMP/c" 3
 timeout 120 "$WR_ENVELOPE" --addresses "$(addrs 1 2 3)" \
   || fail "test_envelope failed"
+
+# Level NONE with a staleness bound on a follower whose leader is paused:
+# refused once the bound has passed, answered when unbounded.
+leader=$(wait_leader 10 "" 1 2 3)
+follower=$(for i in 1 2 3; do [ "$i" = "$leader" ] || echo "$i"; done | head -n 1)
+pid=$(cat "$TMP/c/$leader.pid")
+log "SIGSTOP leader node $leader (pid $pid); reading on node $follower"
+kill -STOP "$pid"
+sleep 0.6
+"$WR_ENVELOPE" --stale "$(addr "$follower")" 300 \
+  || { kill -CONT "$pid"; fail "a read bounded to 300 ms was answered 600 ms after the leader stopped"; }
+"$WR_ENVELOPE" --stale "$(addr "$follower")" 0 \
+  || { kill -CONT "$pid"; fail "an unbounded NONE read was refused"; }
+kill -CONT "$pid"

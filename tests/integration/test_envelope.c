@@ -16,6 +16,19 @@
  *     definite, and nothing is written;
  *   - the same connection still answers plain dqlite requests with plain
  *     RESULT (a dqlite client sees nothing new).
+ * Then on every follower:
+ *   - a read at level NONE carrying the last write's bookmark waits until
+ *     the follower applied it, and sees the write;
+ *   - a read at the default level, or a write even at level NONE, answers
+ *     "not leader" (10250), definite;
+ *   - a bookmark the cluster never reached fails, definite, after the
+ *     node's bookmark wait.
+ *
+ *   test_envelope --stale ADDRESS MS
+ *
+ * reads at level NONE on ADDRESS with a max staleness of MS: exit 0 if the
+ * node refused (definite, "last heard" or "knows no leader"), 1 if it
+ * answered; with MS 0 (no bound), exit 0 if it answered.
  * Exit status 0 if every check held.
  */
 #include <inttypes.h>
@@ -88,6 +101,109 @@ static void expect_refused(int rv,
               : "(not a FAILURE_EXT)");
 }
 
+/* QUERY_SQL_EXT at level NONE with @bookmark and @max_staleness on @c. */
+static int read_none(struct conn *c,
+                     const char *sql,
+                     uint64_t bookmark,
+                     uint64_t max_staleness,
+                     struct proto_response *resp,
+                     char *errmsg)
+{
+    struct proto_request req;
+
+    memset(&req, 0, sizeof req);
+    req.type = PROTO_REQ_QUERY_SQL_EXT;
+    req.query_sql_ext.flags = PROTO_LEVEL_NONE;
+    req.query_sql_ext.bookmark = bookmark;
+    req.query_sql_ext.max_staleness_ms = max_staleness;
+    req.query_sql_ext.sql = sql;
+    return conn_request(c, &req, PROTO_RESP_ROWS_EXT, resp, errmsg);
+}
+
+static int open_db(struct conn *c, char *errmsg)
+{
+    struct proto_request req;
+    struct proto_response resp;
+
+    memset(&req, 0, sizeof req);
+    req.type = PROTO_REQ_OPEN;
+    req.open.name = "envelope";
+    req.open.vfs = "";
+    return conn_request(c, &req, PROTO_RESP_DB, &resp, errmsg);
+}
+
+/* The follower checks on @address, given the last write's @bookmark. */
+static void follower_checks(const char *address, uint64_t bookmark)
+{
+    char errmsg[WR_ERRMSG_SIZE] = "";
+    struct proto_response resp;
+    struct proto_rows_iter it;
+    struct proto_value row[1];
+    struct conn *c;
+    int rv;
+
+    if (conn_open(address, 15000, &c, errmsg) != 0 || open_db(c, errmsg) != 0) {
+        check(false, "follower %s: connect and OPEN: %s", address, errmsg);
+        return;
+    }
+    rv = read_none(c, "SELECT sum(x) FROM e", bookmark, 0, &resp, errmsg);
+    check(rv == 0 && resp.rows_ext.bookmark >= bookmark,
+          "follower %s: NONE read at bookmark %" PRIu64
+          " answers ROWS_EXT at %" PRIu64 "%s%s",
+          address, bookmark, rv == 0 ? resp.rows_ext.bookmark : 0,
+          rv == 0 ? "" : ": ", rv == 0 ? "" : errmsg);
+    if (rv == 0) {
+        proto_rows_iter_init(&it, &resp.rows_ext.rows);
+        check(proto_rows_next(&it, row) && row[0].v.integer == 15,
+              "follower %s: it sees every write (sum 15)", address);
+    }
+    rv = sql_ext(c, true, "SELECT 1", PROTO_LEVEL_DEFAULT, 0, &resp, errmsg);
+    check(rv == WR_SQL && resp.kind == PROTO_RESP_FAILURE_EXT &&
+              resp.failure_ext.code == PROTO_ERR_NOT_LEADER &&
+              (resp.failure_ext.flags & PROTO_FLAG_DEFINITE) != 0,
+          "follower %s: a default-level read answers not leader, definite",
+          address);
+    rv = sql_ext(c, false, "INSERT INTO e VALUES (1000)", PROTO_LEVEL_NONE, 0,
+                 &resp, errmsg);
+    check(rv == WR_SQL && resp.kind == PROTO_RESP_FAILURE_EXT &&
+              resp.failure_ext.code == PROTO_ERR_NOT_LEADER,
+          "follower %s: a write at level NONE answers not leader", address);
+    rv = read_none(c, "SELECT 1", bookmark + 1000000, 0, &resp, errmsg);
+    expect_refused(rv, &resp, "was not applied on this node within",
+                   "a bookmark never reached");
+    conn_close(c);
+}
+
+/* --stale ADDRESS MS (see the top). */
+static int stale_check(const char *address, uint64_t max_staleness)
+{
+    char errmsg[WR_ERRMSG_SIZE] = "";
+    struct proto_response resp;
+    struct conn *c;
+    int rv;
+
+    if (conn_open(address, 15000, &c, errmsg) != 0 || open_db(c, errmsg) != 0) {
+        fprintf(stderr, "test_envelope: %s: %s\n", address, errmsg);
+        return 2;
+    }
+    rv = read_none(c, "SELECT count(*) FROM sqlite_schema", 0, max_staleness,
+                   &resp, errmsg);
+    conn_close(c);
+    if (max_staleness == 0) {
+        printf("%s: unbounded NONE read: %s\n", address,
+               rv == 0 ? "answered" : errmsg);
+        return rv == 0 ? 0 : 1;
+    }
+    if (rv == WR_SQL && resp.kind == PROTO_RESP_FAILURE_EXT &&
+        (resp.failure_ext.flags & PROTO_FLAG_DEFINITE) != 0) {
+        printf("%s: refused: %s\n", address, errmsg);
+        return 0;
+    }
+    printf("%s: answered a read bounded to %" PRIu64 " ms of staleness\n",
+           address, max_staleness);
+    return 1;
+}
+
 static int64_t count_rows(struct conn *c, char *errmsg)
 {
     struct proto_response resp;
@@ -113,12 +229,16 @@ int main(int argc, char **argv)
     uint64_t stmt_id;
     int rv;
 
+    if (argc == 4 && strcmp(argv[1], "--stale") == 0) {
+        return stale_check(argv[2], strtoull(argv[3], NULL, 10));
+    }
     if (argc != 3 || strcmp(argv[1], "--addresses") != 0) {
-        fprintf(stderr, "usage: test_envelope --addresses A,B,C\n");
+        fprintf(stderr, "usage: test_envelope --addresses A,B,C | "
+                        "--stale ADDRESS MS\n");
         return 2;
     }
     setvbuf(stdout, NULL, _IOLBF, 0);
-    rv = conn_open_leader(argv[2], 5000, 30000, &c, errmsg);
+    rv = conn_open_leader(argv[2], 15000, 30000, &c, errmsg);
     if (rv != 0) {
         fprintf(stderr, "test_envelope: %s\n", errmsg);
         return 1;
@@ -192,7 +312,8 @@ int main(int argc, char **argv)
     expect_refused(rv, &resp, "no such table", "a failing statement");
     rv = sql_ext(c, false, "INSERT INTO e VALUES (100)", 0, last + 1000000,
                  &resp, errmsg);
-    expect_refused(rv, &resp, "ahead of this node", "a future bookmark");
+    expect_refused(rv, &resp, "was not applied on this node within",
+                   "a future bookmark");
     rv = sql_ext(c, false, "INSERT INTO e VALUES (100)", PROTO_LEVEL_STRONG,
                  0, &resp, errmsg);
     expect_refused(rv, &resp, "strong", "level strong");
@@ -213,6 +334,23 @@ int main(int argc, char **argv)
     rv = conn_request(c, &req, PROTO_RESP_RESULT, &resp, errmsg);
     check(rv == WR_SQL && resp.kind == PROTO_RESP_FAILURE,
           "plain EXEC_SQL fails with plain FAILURE");
+    rv = sql_ext(c, false, "SELECT 1", 0, 0, &resp, errmsg);
+    if (rv == 0) {
+        last = resp.result_ext.bookmark;
+    }
+
+    /* The followers. */
+    {
+        char list[1024];
+        char *save = NULL;
+        snprintf(list, sizeof list, "%s", argv[2]);
+        for (char *a = strtok_r(list, ",", &save); a != NULL;
+             a = strtok_r(NULL, ",", &save)) {
+            if (strcmp(a, conn_address(c)) != 0) {
+                follower_checks(a, last);
+            }
+        }
+    }
 
     conn_close(c);
     printf("test_envelope: %u failures\n", failures);
