@@ -102,6 +102,7 @@ struct conn {
     bool ext; /* The current request came in walraft's envelope: answer
                  with FAILURE_EXT, RESULT_EXT and ROWS_EXT. */
     bool level_none;        /* ... at level NONE: a read may run here. */
+    bool level_strong;      /* ... at level STRONG: through the log. */
     uint64_t park_deadline; /* Loop time until which the request in the
                                buffer waits for its bookmark; 0: none. */
     uint64_t park_bookmark;
@@ -270,6 +271,7 @@ static void request_done(struct conn *c)
     c->busy = false;
     c->ext = false;
     c->level_none = false;
+    c->level_strong = false;
     conn_clear_request(c);
     conn_process(c);
 }
@@ -931,7 +933,10 @@ static void handle_sql(struct conn *c,
         respond_failure(c, SQLITE_FULL, true, errmsg);
         return;
     }
-    if (c->is_write) {
+    if (c->is_write || c->level_strong) {
+        /* A STRONG read goes the way of a write: it runs in the next
+         * batch, whose entry (a barrier if nothing changed) is committed
+         * and applied before the rows are answered (fsm/exec.h). */
         c->waiting = true;
         c->refs++;
         queue_submit(node_queue(n), c->db_name, &c->req);
@@ -1252,9 +1257,10 @@ static bool envelope_of(const struct proto_request *r, struct envelope *env)
  * leader's committed state, as for dqlite clients), NONE (a read on any
  * node, refused when the node last heard from a leader longer ago than the
  * request's max staleness), and bookmarks (conn_process() holds the request
- * until the node applied it, at most BOOKMARK_WAIT_MS). LINEARIZABLE and
- * STRONG, and exactly-once sessions, are refused, definitely, until the
- * node implements them. */
+ * until the node applied it, at most BOOKMARK_WAIT_MS), and STRONG on the
+ * leader (the read goes through the log with the next batch).
+ * LINEARIZABLE, and exactly-once sessions, are refused, definitely, until
+ * the node implements them. */
 static void handle_envelope(struct conn *c, const struct proto_request *r)
 {
     static const char *const levels[] = {"default", "none", "weak",
@@ -1315,6 +1321,8 @@ static void handle_envelope(struct conn *c, const struct proto_request *r)
             return;
         }
         c->level_none = true;
+    } else if (level == PROTO_LEVEL_STRONG) {
+        c->level_strong = true;
     } else if (level != PROTO_LEVEL_DEFAULT && level != PROTO_LEVEL_WEAK) {
         err_printf(msg, "consistency level %s is not served by this node "
                         "yet",

@@ -11,9 +11,11 @@
  *   - a read in the envelope answers ROWS_EXT with a bookmark at least the
  *     last write's, and sees that write;
  *   - a failing statement answers FAILURE_EXT marked definite;
- *   - a bookmark this node has not applied, a consistency level or an
- *     exactly-once session the node does not serve yet: FAILURE_EXT,
- *     definite, and nothing is written;
+ *   - a read at level STRONG goes through the log: its bookmark is a new
+ *     entry's;
+ *   - a bookmark this node does not apply within its wait, the
+ *     LINEARIZABLE level or an exactly-once session (not served yet):
+ *     FAILURE_EXT, definite, and nothing is written;
  *   - the same connection still answers plain dqlite requests with plain
  *     RESULT (a dqlite client sees nothing new).
  * Then on every follower:
@@ -157,12 +159,16 @@ static void follower_checks(const char *address, uint64_t bookmark)
         check(proto_rows_next(&it, row) && row[0].v.integer == 15,
               "follower %s: it sees every write (sum 15)", address);
     }
-    rv = sql_ext(c, true, "SELECT 1", PROTO_LEVEL_DEFAULT, 0, &resp, errmsg);
-    check(rv == WR_SQL && resp.kind == PROTO_RESP_FAILURE_EXT &&
-              resp.failure_ext.code == PROTO_ERR_NOT_LEADER &&
-              (resp.failure_ext.flags & PROTO_FLAG_DEFINITE) != 0,
-          "follower %s: a default-level read answers not leader, definite",
-          address);
+    for (uint64_t level = PROTO_LEVEL_DEFAULT; level <= PROTO_LEVEL_STRONG;
+         level += PROTO_LEVEL_STRONG - PROTO_LEVEL_WEAK) {
+        rv = sql_ext(c, true, "SELECT 1", level, 0, &resp, errmsg);
+        check(rv == WR_SQL && resp.kind == PROTO_RESP_FAILURE_EXT &&
+                  resp.failure_ext.code == PROTO_ERR_NOT_LEADER &&
+                  (resp.failure_ext.flags & PROTO_FLAG_DEFINITE) != 0,
+              "follower %s: a read at level %" PRIu64
+              " answers not leader, definite",
+              address, level);
+    }
     rv = sql_ext(c, false, "INSERT INTO e VALUES (1000)", PROTO_LEVEL_NONE, 0,
                  &resp, errmsg);
     check(rv == WR_SQL && resp.kind == PROTO_RESP_FAILURE_EXT &&
@@ -306,6 +312,22 @@ int main(int argc, char **argv)
               "the read sees every write (sum 10)");
     }
 
+    /* A STRONG read goes through the log: a new entry, after the last. */
+    rv = sql_ext(c, true, "SELECT sum(x) FROM e", PROTO_LEVEL_STRONG, 0, &resp,
+                 errmsg);
+    check(rv == 0 && resp.kind == PROTO_RESP_ROWS_EXT &&
+              resp.rows_ext.bookmark > last,
+          "STRONG read answers ROWS_EXT at a new entry %" PRIu64 " > %" PRIu64
+          "%s%s",
+          rv == 0 ? resp.rows_ext.bookmark : 0, last, rv == 0 ? "" : ": ",
+          rv == 0 ? "" : errmsg);
+    if (rv == 0) {
+        proto_rows_iter_init(&it, &resp.rows_ext.rows);
+        check(proto_rows_next(&it, row) && row[0].v.integer == 10,
+              "the STRONG read sees every write (sum 10)");
+        last = resp.rows_ext.bookmark;
+    }
+
     /* Refusals, all definite, none writing. */
     rv = sql_ext(c, false, "INSERT INTO missing VALUES (1)", 0, 0, &resp,
                  errmsg);
@@ -314,9 +336,9 @@ int main(int argc, char **argv)
                  &resp, errmsg);
     expect_refused(rv, &resp, "was not applied on this node within",
                    "a future bookmark");
-    rv = sql_ext(c, false, "INSERT INTO e VALUES (100)", PROTO_LEVEL_STRONG,
-                 0, &resp, errmsg);
-    expect_refused(rv, &resp, "strong", "level strong");
+    rv = sql_ext(c, false, "INSERT INTO e VALUES (100)",
+                 PROTO_LEVEL_LINEARIZABLE, 0, &resp, errmsg);
+    expect_refused(rv, &resp, "linearizable", "level linearizable");
     rv = sql_ext(c, false, "INSERT INTO e VALUES (100)", PROTO_FLAG_SESSION,
                  0, &resp, errmsg);
     expect_refused(rv, &resp, "exactly-once", "an exactly-once session");
