@@ -210,6 +210,37 @@ static int stale_check(const char *address, uint64_t max_staleness)
     return 1;
 }
 
+/* Read sum(x) of e on the leader at @level with bookmark @last: expect
+ * ROWS_EXT with 10, at a bookmark after @last if @new_entry, else no older
+ * than it. Returns the answer's bookmark (@last if it failed). */
+static uint64_t check_sum_read(struct conn *c,
+                               uint64_t level,
+                               uint64_t last,
+                               bool new_entry)
+{
+    char errmsg[WR_ERRMSG_SIZE] = "";
+    struct proto_response resp;
+    struct proto_rows_iter it;
+    struct proto_value row[1];
+    int rv;
+
+    rv = sql_ext(c, true, "SELECT sum(x) FROM e", level, last, &resp, errmsg);
+    check(rv == 0 && resp.kind == PROTO_RESP_ROWS_EXT &&
+              (new_entry ? resp.rows_ext.bookmark > last
+                         : resp.rows_ext.bookmark >= last),
+          "read at level %" PRIu64 " answers ROWS_EXT at %" PRIu64
+          " (last write %" PRIu64 ")%s%s",
+          level, rv == 0 ? resp.rows_ext.bookmark : 0, last,
+          rv == 0 ? "" : ": ", rv == 0 ? "" : errmsg);
+    if (rv != 0) {
+        return last;
+    }
+    proto_rows_iter_init(&it, &resp.rows_ext.rows);
+    check(proto_rows_next(&it, row) && row[0].v.integer == 10,
+          "the read at level %" PRIu64 " sees every write (sum 10)", level);
+    return resp.rows_ext.bookmark;
+}
+
 static int64_t count_rows(struct conn *c, char *errmsg)
 {
     struct proto_response resp;
@@ -228,8 +259,6 @@ int main(int argc, char **argv)
     char errmsg[WR_ERRMSG_SIZE] = "";
     struct proto_request req;
     struct proto_response resp;
-    struct proto_rows_iter it;
-    struct proto_value row[1];
     struct conn *c;
     uint64_t last = 0;
     uint64_t stmt_id;
@@ -298,35 +327,10 @@ int main(int argc, char **argv)
         last = resp.result_ext.bookmark;
     }
 
-    /* A read sees the writes, at a bookmark no older than the last. */
-    rv = sql_ext(c, true, "SELECT sum(x) FROM e", 0, last, &resp, errmsg);
-    check(rv == 0 && resp.kind == PROTO_RESP_ROWS_EXT &&
-              resp.rows_ext.bookmark >= last,
-          "read answers ROWS_EXT with bookmark %" PRIu64 " >= %" PRIu64
-          "%s%s",
-          rv == 0 ? resp.rows_ext.bookmark : 0, last, rv == 0 ? "" : ": ",
-          rv == 0 ? "" : errmsg);
-    if (rv == 0) {
-        proto_rows_iter_init(&it, &resp.rows_ext.rows);
-        check(proto_rows_next(&it, row) && row[0].v.integer == 10,
-              "the read sees every write (sum 10)");
-    }
-
-    /* A STRONG read goes through the log: a new entry, after the last. */
-    rv = sql_ext(c, true, "SELECT sum(x) FROM e", PROTO_LEVEL_STRONG, 0, &resp,
-                 errmsg);
-    check(rv == 0 && resp.kind == PROTO_RESP_ROWS_EXT &&
-              resp.rows_ext.bookmark > last,
-          "STRONG read answers ROWS_EXT at a new entry %" PRIu64 " > %" PRIu64
-          "%s%s",
-          rv == 0 ? resp.rows_ext.bookmark : 0, last, rv == 0 ? "" : ": ",
-          rv == 0 ? "" : errmsg);
-    if (rv == 0) {
-        proto_rows_iter_init(&it, &resp.rows_ext.rows);
-        check(proto_rows_next(&it, row) && row[0].v.integer == 10,
-              "the STRONG read sees every write (sum 10)");
-        last = resp.rows_ext.bookmark;
-    }
+    /* A read sees the writes, at a bookmark no older than the last; a
+     * STRONG read goes through the log, so its bookmark is a new entry's. */
+    check_sum_read(c, 0, last, false);
+    last = check_sum_read(c, PROTO_LEVEL_STRONG, last, true);
 
     /* Refusals, all definite, none writing. */
     rv = sql_ext(c, false, "INSERT INTO missing VALUES (1)", 0, 0, &resp,
