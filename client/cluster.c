@@ -1339,15 +1339,25 @@ static int leader_request(const struct cluster *cl,
     return rv;
 }
 
-static struct node_rec *node_arg(struct cluster *cl, const struct opts *o)
+/* Open the cluster in o->dir (locked) and find the member o->id names.
+ * Returns EXIT_OK with both set, or an exit code with nothing to free. */
+static int open_node(const struct opts *o,
+                     struct cluster *cl,
+                     struct node_rec **r)
 {
-    struct node_rec *r = find_node(cl, o->id);
-    if (r == NULL || r->removed) {
+    int rv = open_cluster(o->dir, cl);
+
+    if (rv != EXIT_OK) {
+        return rv;
+    }
+    *r = find_node(cl, o->id);
+    if (*r == NULL || (*r)->removed) {
         fprintf(stderr, "walraft cluster %s: no node %llu in %s\n", o->cmd,
                 (unsigned long long)o->id, cl->dir);
-        return NULL;
+        cluster_free(cl);
+        return EXIT_FAILED;
     }
-    return r;
+    return EXIT_OK;
 }
 
 /* Wait until node @id says it leads and is ready. */
@@ -1386,15 +1396,10 @@ static int cmd_remove(const struct opts *o)
     char errmsg[WR_ERRMSG_SIZE];
     struct node_rec *r;
     struct view v;
-    int rv = open_cluster(o->dir, &cl);
+    int rv = open_node(o, &cl, &r);
 
     if (rv != EXIT_OK) {
         return rv;
-    }
-    r = node_arg(&cl, o);
-    if (r == NULL) {
-        cluster_free(&cl);
-        return EXIT_FAILED;
     }
     /* A leader cannot be told to remove itself reliably: hand leadership
      * over first. */
@@ -1434,20 +1439,17 @@ static int cmd_remove(const struct opts *o)
 static int cmd_transfer(const struct opts *o)
 {
     struct cluster cl;
+    struct node_rec *r;
     struct proto_request req;
     char errmsg[WR_ERRMSG_SIZE];
-    int rv = open_cluster(o->dir, &cl);
+    int rv = open_node(o, &cl, &r);
 
     if (rv != EXIT_OK) {
         return rv;
     }
-    if (node_arg(&cl, o) == NULL) {
-        cluster_free(&cl);
-        return EXIT_FAILED;
-    }
     memset(&req, 0, sizeof req);
     req.type = PROTO_REQ_TRANSFER;
-    req.transfer.id = o->id;
+    req.transfer.id = r->id;
     rv = leader_request(&cl, &req, errmsg);
     if (rv == 0) {
         rv = wait_leader(&cl, o->id, 10000);
@@ -1467,15 +1469,10 @@ static int cmd_kill(const struct opts *o)
     struct cluster cl;
     char errmsg[WR_ERRMSG_SIZE];
     struct node_rec *r;
-    int rv = open_cluster(o->dir, &cl);
+    int rv = open_node(o, &cl, &r);
 
     if (rv != EXIT_OK) {
         return rv;
-    }
-    r = node_arg(&cl, o);
-    if (r == NULL) {
-        cluster_free(&cl);
-        return EXIT_FAILED;
     }
     node_stop(r, SIGKILL, STOP_TIMEOUT_MS);
     rv = cluster_save(&cl, errmsg);
@@ -1494,15 +1491,10 @@ static int cmd_restart(const struct opts *o)
     char join[1024];
     struct node_rec *r;
     uint64_t deadline;
-    int rv = open_cluster(o->dir, &cl);
+    int rv = open_node(o, &cl, &r);
 
     if (rv != EXIT_OK) {
         return rv;
-    }
-    r = node_arg(&cl, o);
-    if (r == NULL) {
-        cluster_free(&cl);
-        return EXIT_FAILED;
     }
     node_stop(r, SIGTERM, STOP_TIMEOUT_MS);
     /* --join only matters if the node lost its data (start_stopped()). */

@@ -1232,24 +1232,52 @@ struct envelope {
                        .bookmark = (f).bookmark,                   \
                        .max_staleness_ms = (f).max_staleness_ms})
 
-/* The envelope of @r if it has one. */
-static bool envelope_of(const struct proto_request *r, struct envelope *env)
+/* If @r is in an envelope: its fields in *@env and, when @base is not
+ * NULL, the dqlite request inside it in *@base (pointing into @r's body). */
+static bool unwrap_envelope(const struct proto_request *r,
+                            struct envelope *env,
+                            struct proto_request *base)
 {
+    struct proto_request b;
+
+    memset(&b, 0, sizeof b);
+    b.schema = r->schema;
     switch (r->type) {
         case PROTO_REQ_EXEC_EXT:
             *env = ENVELOPE_OF(r->exec_ext);
-            return true;
+            b.type = PROTO_REQ_EXEC;
+            b.exec.db_id = r->exec_ext.db_id;
+            b.exec.stmt_id = r->exec_ext.stmt_id;
+            b.exec.params = r->exec_ext.params;
+            break;
         case PROTO_REQ_QUERY_EXT:
             *env = ENVELOPE_OF(r->query_ext);
-            return true;
+            b.type = PROTO_REQ_QUERY;
+            b.query.db_id = r->query_ext.db_id;
+            b.query.stmt_id = r->query_ext.stmt_id;
+            b.query.params = r->query_ext.params;
+            break;
         case PROTO_REQ_EXEC_SQL_EXT:
             *env = ENVELOPE_OF(r->exec_sql_ext);
-            return true;
+            b.type = PROTO_REQ_EXEC_SQL;
+            b.exec_sql.db_id = r->exec_sql_ext.db_id;
+            b.exec_sql.sql = r->exec_sql_ext.sql;
+            b.exec_sql.params = r->exec_sql_ext.params;
+            break;
         case PROTO_REQ_QUERY_SQL_EXT:
             *env = ENVELOPE_OF(r->query_sql_ext);
-            return true;
+            b.type = PROTO_REQ_QUERY_SQL;
+            b.query_sql.db_id = r->query_sql_ext.db_id;
+            b.query_sql.sql = r->query_sql_ext.sql;
+            b.query_sql.params = r->query_sql_ext.params;
+            break;
+        default:
+            return false;
     }
-    return false;
+    if (base != NULL) {
+        *base = b;
+    }
+    return true;
 }
 
 /* A request in walraft's envelope: serve the dqlite request inside it, and
@@ -1268,54 +1296,24 @@ static void handle_envelope(struct conn *c, const struct proto_request *r)
     struct proto_request base;
     struct envelope env;
     char msg[WR_ERRMSG_SIZE];
-    uint64_t max_staleness;
     unsigned level;
 
-    memset(&base, 0, sizeof base);
-    base.schema = r->schema;
-    envelope_of(r, &env);
-    max_staleness = env.max_staleness_ms;
-    switch (r->type) {
-        case PROTO_REQ_EXEC_EXT:
-            base.type = PROTO_REQ_EXEC;
-            base.exec.db_id = r->exec_ext.db_id;
-            base.exec.stmt_id = r->exec_ext.stmt_id;
-            base.exec.params = r->exec_ext.params;
-            break;
-        case PROTO_REQ_QUERY_EXT:
-            base.type = PROTO_REQ_QUERY;
-            base.query.db_id = r->query_ext.db_id;
-            base.query.stmt_id = r->query_ext.stmt_id;
-            base.query.params = r->query_ext.params;
-            break;
-        case PROTO_REQ_EXEC_SQL_EXT:
-            base.type = PROTO_REQ_EXEC_SQL;
-            base.exec_sql.db_id = r->exec_sql_ext.db_id;
-            base.exec_sql.sql = r->exec_sql_ext.sql;
-            base.exec_sql.params = r->exec_sql_ext.params;
-            break;
-        default:
-            base.type = PROTO_REQ_QUERY_SQL;
-            base.query_sql.db_id = r->query_sql_ext.db_id;
-            base.query_sql.sql = r->query_sql_ext.sql;
-            base.query_sql.params = r->query_sql_ext.params;
-            break;
-    }
+    unwrap_envelope(r, &env, &base);
     c->ext = true;
     level = (unsigned)(env.flags & PROTO_LEVEL_MASK);
     if (level == PROTO_LEVEL_NONE) {
         uint64_t stale = node_staleness_ms(c->g->n);
-        if (max_staleness != 0 && stale > max_staleness) {
+        if (env.max_staleness_ms != 0 && stale > env.max_staleness_ms) {
             if (stale == UINT64_MAX) {
                 err_printf(msg, "this node knows no leader, and the read "
                                 "allows at most %llu ms of staleness",
-                           (unsigned long long)max_staleness);
+                           (unsigned long long)env.max_staleness_ms);
             } else {
                 err_printf(msg, "this node last heard from the leader %llu "
                                 "ms ago, more than the %llu ms the read "
                                 "allows",
                            (unsigned long long)stale,
-                           (unsigned long long)max_staleness);
+                           (unsigned long long)env.max_staleness_ms);
             }
             respond_failure(c, SQLITE_ERROR, true, msg);
             return;
@@ -1581,7 +1579,7 @@ static bool bookmark_pending(struct conn *c)
     if (c->hdr.type < PROTO_EXT_TYPE_FIRST ||
         proto_request_decode(&c->hdr, c->in, c->body_len, &c->g->limits, &r,
                              errmsg) != 0 ||
-        !envelope_of(&r, &env) || env.bookmark <= applied_index(c)) {
+        !unwrap_envelope(&r, &env, NULL) || env.bookmark <= applied_index(c)) {
         c->park_deadline = 0;
         return false;
     }
