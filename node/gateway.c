@@ -102,7 +102,14 @@ struct conn {
     bool ext; /* The current request came in walraft's envelope: answer
                  with FAILURE_EXT, RESULT_EXT and ROWS_EXT. */
     bool level_none;        /* ... at level NONE: a read may run here. */
+    bool level_weak;        /* ... at level WEAK: on the leader, as is. */
     bool level_strong;      /* ... at level STRONG: through the log. */
+    /* Any other read is linearizable: it runs here once the node has
+     * applied a read index (node_read_index()). */
+    struct node_read read;
+    bool read_waiting;      /* For read_index to be applied here. */
+    uint64_t read_index;
+    uint64_t read_deadline; /* Loop time. */
     uint64_t park_deadline; /* Loop time until which the request in the
                                buffer waits for its bookmark; 0: none. */
     uint64_t park_bookmark;
@@ -271,7 +278,9 @@ static void request_done(struct conn *c)
     c->busy = false;
     c->ext = false;
     c->level_none = false;
+    c->level_weak = false;
     c->level_strong = false;
+    c->read_waiting = false;
     conn_clear_request(c);
     conn_process(c);
 }
@@ -609,6 +618,83 @@ static void write_done_cb(struct exec_req *req)
     conn_unref(c);
 }
 
+/* Run the linearizable read of @c if this node has applied its read
+ * index; fail it once it has waited too long; else leave it waiting for
+ * gateway_poll(). */
+static void read_when_applied(struct conn *c)
+{
+    struct node *n = c->g->n;
+    char msg[WR_ERRMSG_SIZE];
+
+    c->read_waiting = false;
+    if (applied_index(c) >= c->read_index) {
+        if (node_exec(n) == NULL) {
+            respond_failure(c, code_not_leader(c), true,
+                            "the node is shutting down");
+            return;
+        }
+        exec_read(node_exec(n), c->db_name, &c->req);
+        respond_req(c);
+    } else if (uv_now(c->tcp->loop) >= c->read_deadline) {
+        err_printf(msg, "read index %llu was not applied on this node "
+                        "within %u ms (applied index %llu)",
+                   (unsigned long long)c->read_index, BOOKMARK_WAIT_MS,
+                   (unsigned long long)applied_index(c));
+        respond_failure(c, SQLITE_ERROR, true, msg);
+    } else {
+        c->read_waiting = true;
+    }
+}
+
+/* The node answered the read index of the current (linearizable) read. */
+static void lin_read_cb(struct node_read *req,
+                          int status,
+                          uint64_t index,
+                          const char *errmsg)
+{
+    struct conn *c = req->data;
+
+    c->waiting = false;
+    if (c->closing) {
+        conn_clear_request(c);
+        conn_unref(c);
+        return;
+    }
+    if (status != 0) {
+        respond_status(c, status, 0, true, errmsg);
+    } else {
+        c->read_index = index;
+        c->read_deadline = uv_now(c->tcp->loop) + BOOKMARK_WAIT_MS;
+        read_when_applied(c);
+    }
+    conn_unref(c);
+}
+
+/* The node answered a READ_INDEX request (a follower's question). */
+static void read_index_answer_cb(struct node_read *req,
+                                 int status,
+                                 uint64_t index,
+                                 const char *errmsg)
+{
+    struct conn *c = req->data;
+    struct proto_response r = {.kind = PROTO_RESP_READ_INDEX};
+
+    c->waiting = false;
+    if (c->closing) {
+        conn_clear_request(c);
+        conn_unref(c);
+        return;
+    }
+    if (status != 0) {
+        respond_status(c, status, 0, true, errmsg);
+    } else {
+        r.read_index.index = index;
+        r.read_index.term = node_raft(c->g->n)->current_term;
+        respond(c, &r);
+    }
+    conn_unref(c);
+}
+
 /*
  * Statements.
  */
@@ -805,10 +891,10 @@ static void handle_sql(struct conn *c,
     bool unsure;
     int rv;
 
-    /* Level NONE reads run on any node; everything else on the ready
-     * leader. */
-    if ((!node_ready(n) && !c->level_none) || node_queue(n) == NULL ||
-        node_exec(n) == NULL) {
+    /* Reads at level NONE and linearizable reads run on any node;
+     * everything else on the ready leader. */
+    if ((!node_ready(n) && (c->level_weak || c->level_strong)) ||
+        node_queue(n) == NULL || node_exec(n) == NULL) {
         respond_not_leader(c);
         return;
     }
@@ -940,6 +1026,14 @@ static void handle_sql(struct conn *c,
         c->waiting = true;
         c->refs++;
         queue_submit(node_queue(n), c->db_name, &c->req);
+        return;
+    }
+    if (!c->level_none && !c->level_weak) {
+        c->waiting = true;
+        c->refs++;
+        c->read.data = c;
+        c->read.cb = lin_read_cb;
+        node_read_index(n, &c->read);
         return;
     }
     exec_read(node_exec(n), c->db_name, &c->req);
@@ -1281,18 +1375,16 @@ static bool unwrap_envelope(const struct proto_request *r,
 }
 
 /* A request in walraft's envelope: serve the dqlite request inside it, and
- * answer in kind. Served so far: the default and WEAK levels (the ready
- * leader's committed state, as for dqlite clients), NONE (a read on any
+ * answer in kind. Levels (ARCHITECTURE.md section 4): NONE reads run on any
  * node, refused when the node last heard from a leader longer ago than the
- * request's max staleness), and bookmarks (conn_process() holds the request
- * until the node applied it, at most BOOKMARK_WAIT_MS), and STRONG on the
- * leader (the read goes through the log with the next batch).
- * LINEARIZABLE, and exactly-once sessions, are refused, definitely, until
- * the node implements them. */
+ * request's max staleness; WEAK reads on the ready leader, as it is; the
+ * default, LINEARIZABLE, on any node once it applied a read index
+ * (node_read_index()); STRONG through the log with the next batch. A
+ * bookmark holds the request in conn_process() until the node applied it,
+ * at most BOOKMARK_WAIT_MS. Exactly-once sessions are refused, definitely,
+ * until the node implements them. */
 static void handle_envelope(struct conn *c, const struct proto_request *r)
 {
-    static const char *const levels[] = {"default", "none", "weak",
-                                         "linearizable", "strong"};
     struct proto_request base;
     struct envelope env;
     char msg[WR_ERRMSG_SIZE];
@@ -1321,11 +1413,11 @@ static void handle_envelope(struct conn *c, const struct proto_request *r)
         c->level_none = true;
     } else if (level == PROTO_LEVEL_STRONG) {
         c->level_strong = true;
-    } else if (level != PROTO_LEVEL_DEFAULT && level != PROTO_LEVEL_WEAK) {
-        err_printf(msg, "consistency level %s is not served by this node "
-                        "yet",
-                   level < sizeof levels / sizeof *levels ? levels[level]
-                                                          : "(unknown)");
+    } else if (level == PROTO_LEVEL_WEAK) {
+        c->level_weak = true;
+    } else if (level != PROTO_LEVEL_DEFAULT &&
+               level != PROTO_LEVEL_LINEARIZABLE) {
+        err_printf(msg, "unknown consistency level %u", level);
         respond_failure(c, SQLITE_ERROR, true, msg);
         return;
     }
@@ -1487,6 +1579,24 @@ static void handle(struct conn *c, const struct proto_request *r)
             free(json);
             return;
         }
+        case PROTO_REQ_READ_INDEX:
+            if (!node_ready(n)) {
+                respond_not_leader(c);
+                return;
+            }
+            c->waiting = true;
+            c->refs++;
+            c->read.data = c;
+            c->read.cb = read_index_answer_cb;
+            node_read_index(n, &c->read);
+            return;
+        case PROTO_REQ_CONFIRM:
+            resp.kind = PROTO_RESP_CONFIRM;
+            node_confirm_answer(n, &resp.confirm.term,
+                                &resp.confirm.leader_id);
+            resp.confirm.round = r->confirm.round;
+            respond(c, &resp);
+            return;
         case PROTO_REQ_CONNECT:
             respond_failure(c, PROTO_ERR_PROTO, true,
                             "CONNECT is for Raft peers, not on a client "
@@ -1781,6 +1891,14 @@ void gateway_poll(struct gateway *g)
 
     while (c != NULL) {
         struct conn *next = c->next;
+        if (c->read_waiting && !c->closing) {
+            c->refs++;
+            read_when_applied(c);
+            next = c->next;
+            conn_unref(c);
+            c = next;
+            continue;
+        }
         if (c->park_deadline != 0 && !c->busy && !c->closing &&
             (c->park_bookmark <= applied_index(c) ||
              uv_now(c->tcp->loop) >= c->park_deadline)) {

@@ -76,6 +76,7 @@ enum {
     OPT_MAX_STATEMENTS,
     OPT_MAX_MESSAGE,
     OPT_LOG_LEVEL,
+    OPT_UNSAFE_SKIP_READ_INDEX,
     OPT_HELP,
     OPT_VERSION
 };
@@ -100,6 +101,9 @@ static const struct option options[] = {
     {"max-statements", required_argument, NULL, OPT_MAX_STATEMENTS},
     {"max-message", required_argument, NULL, OPT_MAX_MESSAGE},
     {"log-level", required_argument, NULL, OPT_LOG_LEVEL},
+    /* Not in --help: breaks linearizable reads on purpose, so that the
+     * fault harness can show it catches a broken read path. */
+    {"unsafe-skip-read-index", no_argument, NULL, OPT_UNSAFE_SKIP_READ_INDEX},
     {"help", no_argument, NULL, OPT_HELP},
     {"version", no_argument, NULL, OPT_VERSION},
     {NULL, 0, NULL, 0},
@@ -250,6 +254,9 @@ int main(int argc, char **argv)
                                   "or error",
                                   name, optarg);
                 }
+                break;
+            case OPT_UNSAFE_SKIP_READ_INDEX:
+                config.unsafe_skip_read_index = true;
                 break;
             case OPT_HELP:
                 fputs(usage, stdout);

@@ -54,6 +54,7 @@
 #include "../raft/proposer.h"
 #include "../raft/transport.h"
 #include "gateway.h"
+#include "peer.h"
 #include "queue.h"
 
 /* How often the node looks at its raft state (membership, availability). */
@@ -115,6 +116,15 @@ struct node {
     struct leader_watch watch;
     struct queue *queue;
     struct gateway *gateway;
+    struct peers *peers;
+    struct read_index ri;      /* This node's rounds while it leads. */
+    /* A follower's linearizable reads: those waiting for the next question
+     * to the leader, and those the question in flight will answer. */
+    struct node_read *reads_waiting;
+    struct node_read *reads_waiting_tail;
+    struct node_read *reads_asked;
+    bool read_question_in_flight;
+    struct peer_req read_question;
     uv_check_t check;
     uv_timer_t tick;
     uv_timer_t handover;
@@ -693,6 +703,7 @@ static void check_cb(uv_check_t *check)
         queue_fail_all(n->queue, WR_NOTLEADER, "not leader");
     }
     n->was_ready = ready;
+    read_index_tick(&n->ri);
     queue_tick(n->queue);
     gateway_poll(n->gateway);
 }
@@ -790,6 +801,7 @@ static void tick_cb(uv_timer_t *timer)
         exit(1);
     }
     gateway_tick(n->gateway);
+    peers_tick(n->peers);
     if (node_ready(n)) {
         manage_membership(n);
     }
@@ -798,6 +810,191 @@ static void tick_cb(uv_timer_t *timer)
 static void kick_cb(uv_async_t *async)
 {
     run_done(async->data);
+}
+
+/*
+ * Linearizable reads.
+ */
+
+/* A CONFIRM question of a read-index round in flight. */
+struct confirm {
+    struct peer_req req;
+    struct node *n;
+    uint64_t id;
+};
+
+static void confirm_cb(struct peer_req *req,
+                       int status,
+                       const struct proto_response *resp,
+                       const char *errmsg)
+{
+    struct confirm *q = req->data;
+    struct node *n = q->n;
+
+    if (status == 0 && resp->kind == PROTO_RESP_CONFIRM && !n->closing) {
+        read_index_received(&n->ri, q->id, resp->confirm.round,
+                            resp->confirm.term, resp->confirm.leader_id);
+    } else if (status != 0 && status != WR_SHUTDOWN) {
+        log_debug("read index: %s", errmsg);
+    }
+    free(q);
+}
+
+/* read_index_ops.ask: send CONFIRM to a voter. */
+static int confirm_ask(void *data,
+                       uint64_t id,
+                       const char *address,
+                       uint64_t term,
+                       uint64_t leader_id,
+                       uint64_t round)
+{
+    struct node *n = data;
+    struct proto_request r = {.type = PROTO_REQ_CONFIRM};
+    char errmsg[WR_ERRMSG_SIZE];
+    struct confirm *q = calloc(1, sizeof *q);
+    int rv;
+
+    if (q == NULL) {
+        return WR_NOMEM;
+    }
+    q->n = n;
+    q->id = id;
+    q->req.data = q;
+    q->req.cb = confirm_cb;
+    r.confirm.term = term;
+    r.confirm.leader_id = leader_id;
+    r.confirm.round = round;
+    rv = peers_send(n->peers, id, address, &r, PROTO_RESP_CONFIRM, &q->req,
+                    errmsg);
+    if (rv != 0) {
+        log_debug("read index: %s", errmsg);
+        free(q);
+    }
+    return rv;
+}
+
+void node_confirm_answer(struct node *n, uint64_t *term, uint64_t *leader_id)
+{
+    read_index_answer(&n->raft, term, leader_id);
+}
+
+static void leader_read_cb(struct read_index_req *ri,
+                           int status,
+                           uint64_t index,
+                           const char *errmsg)
+{
+    struct node_read *req = ri->data;
+    req->cb(req, status, index, errmsg);
+}
+
+/* Complete the reads of @list. */
+static void reads_finish(struct node_read *list,
+                         int status,
+                         uint64_t index,
+                         const char *errmsg)
+{
+    while (list != NULL) {
+        struct node_read *req = list;
+        list = req->next_;
+        req->next_ = NULL;
+        req->cb(req, status, index, errmsg);
+    }
+}
+
+static void ask_leader(struct node *n);
+
+static void read_question_cb(struct peer_req *preq,
+                             int status,
+                             const struct proto_response *resp,
+                             const char *errmsg)
+{
+    struct node *n = preq->data;
+    struct node_read *asked = n->reads_asked;
+    char msg[WR_ERRMSG_SIZE];
+
+    n->reads_asked = NULL;
+    n->read_question_in_flight = false;
+    if (status != 0) {
+        err_printf(msg, "cannot get a read index from the leader: %s",
+                   errmsg);
+        reads_finish(asked, status == WR_SHUTDOWN ? WR_SHUTDOWN : WR_IOERR, 0,
+                     msg);
+    } else if (resp->kind == PROTO_RESP_READ_INDEX) {
+        reads_finish(asked, 0, resp->read_index.index, "");
+    } else {
+        const char *text = resp->kind == PROTO_RESP_FAILURE
+                               ? resp->failure.message
+                               : resp->failure_ext.message;
+        err_printf(msg, "the leader refused a read index: %s", text);
+        reads_finish(asked, WR_NOTLEADER, 0, msg);
+    }
+    if (n->reads_waiting != NULL && !n->closing) {
+        ask_leader(n);
+    }
+}
+
+/* Send one READ_INDEX question for every read waiting on this follower. */
+static void ask_leader(struct node *n)
+{
+    struct proto_request r = {.type = PROTO_REQ_READ_INDEX};
+    char errmsg[WR_ERRMSG_SIZE];
+    uint64_t id;
+    const char *address;
+    int rv;
+
+    n->reads_asked = n->reads_waiting;
+    n->reads_waiting = NULL;
+    n->reads_waiting_tail = NULL;
+    node_leader(n, &id, &address);
+    if (id == 0 || id == n->config.id || raft_state(&n->raft) !=
+                                             RAFT_FOLLOWER) {
+        struct node_read *asked = n->reads_asked;
+        n->reads_asked = NULL;
+        reads_finish(asked, WR_NOTLEADER, 0,
+                     "this node knows no leader to confirm the read with");
+        return;
+    }
+    n->read_question.data = n;
+    n->read_question.cb = read_question_cb;
+    rv = peers_send(n->peers, id, address, &r, PROTO_RESP_READ_INDEX,
+                    &n->read_question, errmsg);
+    if (rv != 0) {
+        struct node_read *asked = n->reads_asked;
+        n->reads_asked = NULL;
+        reads_finish(asked, rv == WR_SHUTDOWN ? WR_SHUTDOWN : WR_IOERR, 0,
+                     errmsg);
+        return;
+    }
+    n->read_question_in_flight = true;
+}
+
+void node_read_index(struct node *n, struct node_read *req)
+{
+    req->next_ = NULL;
+    if (n->closing) {
+        req->cb(req, WR_SHUTDOWN, 0, "the node is shutting down");
+        return;
+    }
+    if (n->config.unsafe_skip_read_index) {
+        /* The broken node of the fault harness: whatever this node has. */
+        req->cb(req, 0, 0, "");
+        return;
+    }
+    if (node_ready(n)) {
+        req->ri_.data = req;
+        req->ri_.cb = leader_read_cb;
+        read_index_request(&n->ri, &req->ri_);
+        return;
+    }
+    if (n->reads_waiting_tail != NULL) {
+        n->reads_waiting_tail->next_ = req;
+    } else {
+        n->reads_waiting = req;
+    }
+    n->reads_waiting_tail = req;
+    if (!n->read_question_in_flight) {
+        ask_leader(n);
+    }
 }
 
 /*
@@ -845,6 +1042,11 @@ static void gateway_closed_cb(void *arg)
     (void)arg;
 }
 
+static void peers_closed_cb(void *arg)
+{
+    part_closed(arg);
+}
+
 static void close_all(struct node *n)
 {
     if (n->closing) {
@@ -854,6 +1056,11 @@ static void close_all(struct node *n)
     log_info("closing");
     uv_timer_stop(&n->handover);
     gateway_close(n->gateway, gateway_closed_cb, n);
+    read_index_close(&n->ri);
+    reads_finish(n->reads_waiting, WR_SHUTDOWN, 0, "the node is shutting down");
+    n->reads_waiting = NULL;
+    n->reads_waiting_tail = NULL;
+    /* The reads asked of the leader fail in peers_close(). */
     /* Writes still waiting fail as not started; those in flight fail as
      * indefinite when raft closes. */
     queue_destroy(n->queue);
@@ -862,13 +1069,14 @@ static void close_all(struct node *n)
     n->exec = NULL;
     leader_watch_close(&n->watch);
     proposer_close(&n->proposer);
-    n->closing_parts = 2;
+    n->closing_parts = 3;
     if (n->raft_init) {
         raft_close(&n->raft, raft_closed_cb);
     } else {
         n->closing_parts--;
     }
     transport_close(&n->transport, transport_closed_cb);
+    peers_close(n->peers, peers_closed_cb, n);
 }
 
 static void handover_timeout_cb(uv_timer_t *timer)
@@ -1131,6 +1339,16 @@ int node_create(const struct node_config *config,
         goto err_after_fsm;
     }
     leader_watch_init(&n->watch, &n->raft);
+    rv = peers_create(&n->loop, n->config.election_timeout_ms, &n->peers);
+    if (rv != 0) {
+        err_printf(errmsg, "peer connections: %s", err_str(rv));
+        goto err_after_fsm;
+    }
+    {
+        struct read_index_ops ops = {.data = n, .ask = confirm_ask};
+        read_index_init(&n->ri, &n->raft, &ops,
+                        n->config.election_timeout_ms);
+    }
 
     memset(&qc, 0, sizeof qc);
     qc.timeout_ms = n->config.queue_timeout_ms;
@@ -1174,6 +1392,10 @@ err_after_fsm:
     }
     if (n->exec != NULL) {
         exec_destroy(n->exec);
+    }
+    if (n->peers != NULL) {
+        read_index_close(&n->ri);
+        peers_destroy(n->peers);
     }
     if (n->raft_init) {
         n->closing = true;
@@ -1277,6 +1499,10 @@ int node_start(struct node *n, char *errmsg)
     uv_timer_start(&n->tick, tick_cb, NODE_TICK_MS, NODE_TICK_MS);
     uv_signal_start(&n->sigterm, signal_cb, SIGTERM);
     uv_signal_start(&n->sigint, signal_cb, SIGINT);
+    if (n->config.unsafe_skip_read_index) {
+        log_warn("--unsafe-skip-read-index: linearizable reads skip the "
+                 "read-index round and may be stale");
+    }
     log_info("node %llu serving Raft and clients on %s (data in %s)",
              (unsigned long long)n->config.id, n->address, n->data_dir);
     return 0;
@@ -1293,6 +1519,7 @@ void node_destroy(struct node *n)
     fsm_adapter_close(&n->adapter);
     fsm_destroy(n->fsm);
     gateway_destroy(n->gateway);
+    peers_destroy(n->peers);
     while (n->transfers != NULL) {
         struct transfer *t = n->transfers;
         n->transfers = t->next;

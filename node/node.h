@@ -26,6 +26,7 @@
 
 #include "../lib/err.h"
 #include "../proto/wire.h"
+#include "../raft/read_index.h"
 
 struct exec;
 struct fsm;
@@ -58,6 +59,11 @@ struct node_config {
     unsigned max_statements;       /* Prepared per connection; 0: 1024. */
     struct proto_limits limits;    /* All zero: PROTO_LIMITS_DEFAULT with
                                       16 MiB messages. */
+    bool unsafe_skip_read_index;   /* Testing the fault harness only
+                                      (--unsafe-skip-read-index, not in
+                                      --help): linearizable reads skip the
+                                      read-index round, which makes them
+                                      stale under partitions. */
 };
 
 struct node;
@@ -150,6 +156,41 @@ bool node_disk_ok(const struct node *n, char *errmsg);
  * ready leader, UINT64_MAX when it knows none (level NONE's max
  * staleness). */
 uint64_t node_staleness_ms(struct node *n);
+
+/*
+ * Linearizable reads (ARCHITECTURE.md section 4, raft/read_index.h).
+ */
+
+struct node_read;
+/* @status 0: the read may run once this node has applied @index. Otherwise
+ * the read must not run (every such error is definite): WR_NOTLEADER (no
+ * ready leader known, or this node stopped leading), WR_BUSY (no majority
+ * confirmed in time), WR_IOERR (the leader could not be reached),
+ * WR_SHUTDOWN; @errmsg says why. */
+typedef void (*node_read_cb)(struct node_read *req,
+                             int status,
+                             uint64_t index,
+                             const char *errmsg);
+
+/* Caller-allocated; valid until its callback fired. */
+struct node_read {
+    void *data;
+    node_read_cb cb;
+    /* Private. */
+    struct read_index_req ri_;
+    struct node_read *next_;
+};
+
+/* Get a read index for a linearizable read: on the ready leader from a
+ * read-index round, on a follower from the leader (READ_INDEX, which runs
+ * a round there). Concurrent requests share rounds and questions. The
+ * callback fires exactly once, possibly inside this call (the leader of a
+ * one-voter cluster, or an immediate refusal). */
+void node_read_index(struct node *n, struct node_read *req);
+
+/* The answer to a CONFIRM request (proto/wire.h): this node's term and the
+ * leader it follows in it. */
+void node_confirm_answer(struct node *n, uint64_t *term, uint64_t *leader_id);
 
 /* The node's weight (WEIGHT/DESCRIBE requests). */
 uint64_t node_weight(const struct node *n);

@@ -177,6 +177,20 @@
  *                the cluster (node/node.h documents the keys). It is what
  *                `walraft cluster status` shows.
  *
+ * 121 READ_INDEX request: u64 format, always 0. Response READ_INDEX (121):
+ *                u64 index, u64 term. Asked of the leader by a follower
+ *                serving a linearizable read: the index is the leader's
+ *                commit index at the start of a read-index round that a
+ *                majority confirmed (raft/read_index.h); the follower reads
+ *                once it has applied it. Refused with FAILURE by a node that
+ *                is not the ready leader.
+ * 122 CONFIRM    request: u64 term, u64 leader id, u64 round. Response
+ *                CONFIRM (122): u64 term, u64 leader id, u64 round: the
+ *                receiver's current term and the leader it follows in it
+ *                (0: none), and the round it answers. A leader's question
+ *                to the voters in a read-index round; answering only reads
+ *                the receiver's Raft state.
+ *
  * Requests with an envelope: type 64 + t for t = EXEC (69), QUERY (70),
  * EXEC_SQL (72) and QUERY_SQL (73). The body is five words, then exactly
  * the body of request t (schema 1 likewise selects 32-bit parameter
@@ -523,6 +537,9 @@ bool proto_rows_next(struct proto_rows_iter *it, struct proto_value *row);
 #define PROTO_FIELDS_REQ_DESCRIBE(F) F(U64, format)
 #define PROTO_FIELDS_REQ_WEIGHT(F) F(U64, weight)
 #define PROTO_FIELDS_REQ_STATUS(F) F(U64, format)
+#define PROTO_FIELDS_REQ_READ_INDEX(F) F(U64, format)
+#define PROTO_FIELDS_REQ_CONFIRM(F) \
+    F(U64, term) F(U64, leader_id) F(U64, round)
 /* walraft's envelope (see the top of this file), then the dqlite body. */
 #define PROTO__ENVELOPE(F)                                         \
     F(U64, flags) F(U64, bookmark) F(U64, max_staleness_ms)         \
@@ -562,7 +579,9 @@ bool proto_rows_next(struct proto_rows_iter *it, struct proto_value *row);
     X(query_ext, QUERY_EXT, 70, 1)         \
     X(exec_sql_ext, EXEC_SQL_EXT, 72, 1)   \
     X(query_sql_ext, QUERY_SQL_EXT, 73, 1) \
-    X(status, STATUS, 120, 0)
+    X(status, STATUS, 120, 0)              \
+    X(read_index, READ_INDEX, 121, 0)      \
+    X(confirm, CONFIRM, 122, 0)
 
 #define PROTO_FIELDS_RESP_FAILURE(F) F(U64, code) F(TEXT, message)
 #define PROTO_FIELDS_RESP_SERVER(F) F(U64, id) F(TEXT, address)
@@ -585,6 +604,9 @@ bool proto_rows_next(struct proto_rows_iter *it, struct proto_value *row);
 #define PROTO_FIELDS_RESP_RESULT_EXT(F) \
     F(U64, last_insert_id) F(U64, rows_affected) F(U64, bookmark)
 #define PROTO_FIELDS_RESP_ROWS_EXT(F) F(U64, bookmark) F(ROWSET, rows)
+#define PROTO_FIELDS_RESP_READ_INDEX(F) F(U64, index) F(U64, term)
+#define PROTO_FIELDS_RESP_CONFIRM(F) \
+    F(U64, term) F(U64, leader_id) F(U64, round)
 
 /* X(lower, UPPER, type code, schema). Several kinds share a type code; the
  * first listed is the one chosen when the receiver does not say which it
@@ -607,7 +629,9 @@ bool proto_rows_next(struct proto_rows_iter *it, struct proto_value *row);
     X(failure_ext, FAILURE_EXT, 64, 0)          \
     X(result_ext, RESULT_EXT, 70, 0)            \
     X(rows_ext, ROWS_EXT, 71, 0)                \
-    X(status, STATUS, 120, 0)
+    X(status, STATUS, 120, 0)                   \
+    X(read_index, READ_INDEX, 121, 0)           \
+    X(confirm, CONFIRM, 122, 0)
 
 /* C types of the field kinds. */
 #define PROTO__CTYPE_U32 uint32_t

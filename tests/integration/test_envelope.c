@@ -11,17 +11,20 @@
  *   - a read in the envelope answers ROWS_EXT with a bookmark at least the
  *     last write's, and sees that write;
  *   - a failing statement answers FAILURE_EXT marked definite;
- *   - a read at level STRONG goes through the log: its bookmark is a new
- *     entry's;
- *   - a bookmark this node does not apply within its wait, the
- *     LINEARIZABLE level or an exactly-once session (not served yet):
- *     FAILURE_EXT, definite, and nothing is written;
+ *   - reads at levels WEAK and LINEARIZABLE see every write; a read at
+ *     level STRONG goes through the log: its bookmark is a new entry's;
+ *   - a bookmark this node does not apply within its wait, or an
+ *     exactly-once session (not served yet): FAILURE_EXT, definite, and
+ *     nothing is written;
  *   - the same connection still answers plain dqlite requests with plain
  *     RESULT (a dqlite client sees nothing new).
  * Then on every follower:
  *   - a read at level NONE carrying the last write's bookmark waits until
  *     the follower applied it, and sees the write;
- *   - a read at the default level, or a write even at level NONE, answers
+ *   - reads at the default level and at LINEARIZABLE (a read-index round
+ *     through the leader) see every write, at a bookmark no older than the
+ *     last write's;
+ *   - a read at WEAK or STRONG, or a write even at level NONE, answers
  *     "not leader" (10250), definite;
  *   - a bookmark the cluster never reached fails, definite, after the
  *     node's bookmark wait.
@@ -159,7 +162,25 @@ static void follower_checks(const char *address, uint64_t bookmark)
         check(proto_rows_next(&it, row) && row[0].v.integer == 15,
               "follower %s: it sees every write (sum 15)", address);
     }
-    for (uint64_t level = PROTO_LEVEL_DEFAULT; level <= PROTO_LEVEL_STRONG;
+    for (uint64_t level = PROTO_LEVEL_DEFAULT;
+         level <= PROTO_LEVEL_LINEARIZABLE;
+         level += PROTO_LEVEL_LINEARIZABLE) {
+        rv = sql_ext(c, true, "SELECT sum(x) FROM e", level, 0, &resp,
+                     errmsg);
+        check(rv == 0 && resp.rows_ext.bookmark >= bookmark,
+              "follower %s: a read at level %" PRIu64
+              " answers ROWS_EXT at %" PRIu64 "%s%s",
+              address, level, rv == 0 ? resp.rows_ext.bookmark : 0,
+              rv == 0 ? "" : ": ", rv == 0 ? "" : errmsg);
+        if (rv == 0) {
+            proto_rows_iter_init(&it, &resp.rows_ext.rows);
+            check(proto_rows_next(&it, row) && row[0].v.integer == 15,
+                  "follower %s: the read at level %" PRIu64
+                  " sees every write (sum 15)",
+                  address, level);
+        }
+    }
+    for (uint64_t level = PROTO_LEVEL_WEAK; level <= PROTO_LEVEL_STRONG;
          level += PROTO_LEVEL_STRONG - PROTO_LEVEL_WEAK) {
         rv = sql_ext(c, true, "SELECT 1", level, 0, &resp, errmsg);
         check(rv == WR_SQL && resp.kind == PROTO_RESP_FAILURE_EXT &&
@@ -330,6 +351,8 @@ int main(int argc, char **argv)
     /* A read sees the writes, at a bookmark no older than the last; a
      * STRONG read goes through the log, so its bookmark is a new entry's. */
     check_sum_read(c, 0, last, false);
+    check_sum_read(c, PROTO_LEVEL_WEAK, last, false);
+    check_sum_read(c, PROTO_LEVEL_LINEARIZABLE, last, false);
     last = check_sum_read(c, PROTO_LEVEL_STRONG, last, true);
 
     /* Refusals, all definite, none writing. */
@@ -340,9 +363,6 @@ int main(int argc, char **argv)
                  &resp, errmsg);
     expect_refused(rv, &resp, "was not applied on this node within",
                    "a future bookmark");
-    rv = sql_ext(c, false, "INSERT INTO e VALUES (100)",
-                 PROTO_LEVEL_LINEARIZABLE, 0, &resp, errmsg);
-    expect_refused(rv, &resp, "linearizable", "level linearizable");
     rv = sql_ext(c, false, "INSERT INTO e VALUES (100)", PROTO_FLAG_SESSION,
                  0, &resp, errmsg);
     expect_refused(rv, &resp, "exactly-once", "an exactly-once session");

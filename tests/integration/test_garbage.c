@@ -492,7 +492,7 @@ static void run_answer_cases(const char *node)
     }
 
     /* Unknown and reserved types, with a one-word body. */
-    static const unsigned unknown[] = {20, 21, 63, 64, 65, 99, 119, 121,
+    static const unsigned unknown[] = {20, 21, 63, 64, 65, 99, 119, 123,
                                        127, 128, 200, 255};
     for (size_t i = 0; i < sizeof unknown / sizeof unknown[0]; i++) {
         body.n = 0;
@@ -702,7 +702,7 @@ static void run_fuzz_cases(const char *node)
      * TRANSFER, WEIGHT) or hand the stream to raft (CONNECT) are left out:
      * a random body could, however unlikely, be valid. */
     static const uint8_t types[] = {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10,
-                                    15, 16, 18, 120, 66, 200};
+                                    15, 16, 18, 120, 121, 122, 66, 200};
     unsigned printed = 0;
     unsigned before = failures;
     for (int i = 0; i < FUZZ_CASES; i++) {

@@ -1167,6 +1167,9 @@ static void roundtrip_every_request(void **state)
          .describe = {.format = PROTO_DESCRIBE_FORMAT_V0}},
         {.type = PROTO_REQ_WEIGHT, .weight = {.weight = 42}},
         {.type = PROTO_REQ_STATUS, .status = {.format = 0}},
+        {.type = PROTO_REQ_READ_INDEX, .read_index = {.format = 0}},
+        {.type = PROTO_REQ_CONFIRM,
+         .confirm = {.term = 9, .leader_id = 2, .round = UINT64_MAX}},
         {.type = PROTO_REQ_EXEC_EXT,
          .exec_ext = {.flags = PROTO_LEVEL_STRONG | PROTO_FLAG_SESSION,
                       .bookmark = 77,
@@ -1309,6 +1312,10 @@ static void roundtrip_every_response(void **state)
                                .marker = PROTO_ROWS_DONE}}},
         {.kind = PROTO_RESP_STATUS,
          .status = {.json = "{\"id\": 1, \"role\": \"voter\"}"}},
+        {.kind = PROTO_RESP_READ_INDEX,
+         .read_index = {.index = 1234567, .term = 3}},
+        {.kind = PROTO_RESP_CONFIRM,
+         .confirm = {.term = 3, .leader_id = 0, .round = 17}},
     };
 
     n = sizeof resps / sizeof resps[0];
