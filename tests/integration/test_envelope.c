@@ -34,6 +34,18 @@
  * reads at level NONE on ADDRESS with a max staleness of MS: exit 0 if the
  * node refused (definite, "last heard" or "knows no leader"), 1 if it
  * answered; with MS 0 (no bound), exit 0 if it answered.
+ *
+ *   test_envelope --write ADDRESSES VALUE
+ *
+ * sets the one row of table r (database "envelope") to VALUE on the leader
+ * found through ADDRESSES: exit 0 once acknowledged.
+ *
+ *   test_envelope --read ADDRESS LEVEL
+ *
+ * reads that row on ADDRESS at LEVEL (a PROTO_LEVEL_* number) and prints
+ * "value N" (exit 0) or "refused: ..." when the node refused, definitely
+ * (exit 3); any other outcome exits 1.
+ *
  * Exit status 0 if every check held.
  */
 #include <inttypes.h>
@@ -231,6 +243,72 @@ static int stale_check(const char *address, uint64_t max_staleness)
     return 1;
 }
 
+/* --write ADDRESSES VALUE (see the top). */
+static int write_value(const char *addresses, const char *value)
+{
+    char errmsg[WR_ERRMSG_SIZE] = "";
+    char sql[256];
+    struct proto_response resp;
+    struct conn *c;
+    int rv;
+
+    rv = conn_open_leader(addresses, 5000, 30000, &c, errmsg);
+    if (rv != 0 || (rv = open_db(c, errmsg)) != 0) {
+        fprintf(stderr, "test_envelope: %s\n", errmsg);
+        return 1;
+    }
+    snprintf(sql, sizeof sql,
+             "CREATE TABLE IF NOT EXISTS r(x); DELETE FROM r; "
+             "INSERT INTO r VALUES (%lld)",
+             strtoll(value, NULL, 10));
+    rv = sql_ext(c, false, sql, 0, 0, &resp, errmsg);
+    if (rv == 0) {
+        printf("wrote %s on %s at bookmark %" PRIu64 "\n", value,
+               conn_address(c), resp.result_ext.bookmark);
+    } else {
+        fprintf(stderr, "test_envelope: write %s: %s\n", value, errmsg);
+    }
+    conn_close(c);
+    return rv == 0 ? 0 : 1;
+}
+
+/* --read ADDRESS LEVEL (see the top). */
+static int read_value(const char *address, const char *level)
+{
+    char errmsg[WR_ERRMSG_SIZE] = "";
+    struct proto_response resp;
+    struct proto_rows_iter it;
+    struct proto_value row[1];
+    struct conn *c;
+    int rv;
+
+    if (conn_open(address, 15000, &c, errmsg) != 0 ||
+        open_db(c, errmsg) != 0) {
+        fprintf(stderr, "test_envelope: %s: %s\n", address, errmsg);
+        return 1;
+    }
+    rv = sql_ext(c, true, "SELECT x FROM r", strtoull(level, NULL, 10), 0,
+                 &resp, errmsg);
+    conn_close(c);
+    if (rv == 0) {
+        proto_rows_iter_init(&it, &resp.rows_ext.rows);
+        if (!proto_rows_next(&it, row)) {
+            printf("no row\n");
+            return 1;
+        }
+        printf("value %" PRId64 " at bookmark %" PRIu64 "\n",
+               row[0].v.integer, resp.rows_ext.bookmark);
+        return 0;
+    }
+    if (rv == WR_SQL && resp.kind == PROTO_RESP_FAILURE_EXT &&
+        (resp.failure_ext.flags & PROTO_FLAG_DEFINITE) != 0) {
+        printf("refused: %s\n", errmsg);
+        return 3;
+    }
+    printf("error: %s\n", errmsg);
+    return 1;
+}
+
 /* Read sum(x) of e on the leader at @level with bookmark @last: expect
  * ROWS_EXT with 10, at a bookmark after @last if @new_entry, else no older
  * than it. Returns the answer's bookmark (@last if it failed). */
@@ -288,9 +366,16 @@ int main(int argc, char **argv)
     if (argc == 4 && strcmp(argv[1], "--stale") == 0) {
         return stale_check(argv[2], strtoull(argv[3], NULL, 10));
     }
+    if (argc == 4 && strcmp(argv[1], "--write") == 0) {
+        return write_value(argv[2], argv[3]);
+    }
+    if (argc == 4 && strcmp(argv[1], "--read") == 0) {
+        return read_value(argv[2], argv[3]);
+    }
     if (argc != 3 || strcmp(argv[1], "--addresses") != 0) {
         fprintf(stderr, "usage: test_envelope --addresses A,B,C | "
-                        "--stale ADDRESS MS\n");
+                        "--stale ADDRESS MS | --write ADDRESSES VALUE | "
+                        "--read ADDRESS LEVEL\n");
         return 2;
     }
     setvbuf(stdout, NULL, _IOLBF, 0);
