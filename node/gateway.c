@@ -85,6 +85,22 @@
 /* How long a request waits for this node to apply its bookmark. */
 #define BOOKMARK_WAIT_MS 5000
 
+/* The envelope's fields (proto/wire.h), whichever request carried it. */
+struct envelope {
+    uint64_t flags;
+    uint64_t bookmark;
+    uint64_t max_staleness_ms;
+    uint64_t client_id;
+    uint64_t seq;
+};
+
+#define ENVELOPE_OF(f)                                             \
+    ((struct envelope){.flags = (f).flags,                         \
+                       .bookmark = (f).bookmark,                   \
+                       .max_staleness_ms = (f).max_staleness_ms,   \
+                       .client_id = (f).client_id,                 \
+                       .seq = (f).seq})
+
 struct stmt {
     uint32_t id;
     char *sql; /* The first statement's text. */
@@ -101,6 +117,11 @@ struct conn {
     bool legacy;
     bool ext; /* The current request came in walraft's envelope: answer
                  with FAILURE_EXT, RESULT_EXT and ROWS_EXT. */
+    struct envelope env;    /* ... its fields (all zero if not). */
+    struct peer_req fwd;    /* Forwarded to the leader (a follower). */
+    struct buf fwd_out;     /* The answer, gathered for the client. */
+    int fwd_status;         /* The first error relaying it; 0: none. */
+    char fwd_error[WR_ERRMSG_SIZE];
     bool level_none;        /* ... at level NONE: a read may run here. */
     bool level_weak;        /* ... at level WEAK: on the leader, as is. */
     bool level_strong;      /* ... at level STRONG: through the log. */
@@ -193,6 +214,7 @@ static void conn_clear_request(struct conn *c)
     c->n_params = 0;
     free(c->sql);
     c->sql = NULL;
+    buf_close(&c->fwd_out);
     c->streaming = false;
     c->interrupted = false;
     c->next_row = 0;
@@ -277,6 +299,7 @@ static void request_done(struct conn *c)
 {
     c->busy = false;
     c->ext = false;
+    memset(&c->env, 0, sizeof c->env);
     c->level_none = false;
     c->level_weak = false;
     c->level_strong = false;
@@ -879,6 +902,179 @@ static bool check_db(struct conn *c, uint64_t db_id)
     return true;
 }
 
+/* Add the leader's message @raw (@len bytes) to the answer for the client,
+ * turned into its dqlite form if the client did not use the envelope. */
+static int relay_message(struct conn *c,
+                         const struct proto_response *resp,
+                         const uint8_t *raw,
+                         size_t len,
+                         char *errmsg)
+{
+    struct proto_response plain;
+    struct proto_header h;
+    uint8_t *dst;
+
+    if (c->ext || (resp->kind != PROTO_RESP_FAILURE_EXT &&
+                   resp->kind != PROTO_RESP_RESULT_EXT &&
+                   resp->kind != PROTO_RESP_ROWS_EXT)) {
+        dst = buf_append(&c->fwd_out, len);
+        if (dst == NULL) {
+            return WR_NOMEM;
+        }
+        memcpy(dst, raw, len);
+        return 0;
+    }
+    memset(&plain, 0, sizeof plain);
+    switch (resp->kind) {
+        case PROTO_RESP_FAILURE_EXT:
+            plain.kind = PROTO_RESP_FAILURE;
+            plain.failure.code = resp->failure_ext.code;
+            plain.failure.message = resp->failure_ext.message;
+            return proto_response_encode(&c->fwd_out, &plain, errmsg);
+        case PROTO_RESP_RESULT_EXT:
+            plain.kind = PROTO_RESP_RESULT;
+            plain.result.last_insert_id = resp->result_ext.last_insert_id;
+            plain.result.rows_affected = resp->result_ext.rows_affected;
+            return proto_response_encode(&c->fwd_out, &plain, errmsg);
+        default:
+            /* ROWS_EXT is a bookmark word, then exactly a ROWS body. */
+            dst = buf_append(&c->fwd_out, len - PROTO_WORD);
+            if (dst == NULL) {
+                return WR_NOMEM;
+            }
+            h.words = (uint32_t)((len - PROTO_HEADER_SIZE) / PROTO_WORD - 1);
+            h.type = (uint8_t)proto_response_wire_type(PROTO_RESP_ROWS);
+            h.schema = 0;
+            h.extra = 0;
+            proto_header_encode(dst, &h);
+            memcpy(dst + PROTO_HEADER_SIZE,
+                   raw + PROTO_HEADER_SIZE + PROTO_WORD,
+                   len - PROTO_HEADER_SIZE - PROTO_WORD);
+            return 0;
+    }
+}
+
+/* A message of the leader's answer to a forwarded request. */
+static void forward_cb(struct peer_req *req,
+                       int status,
+                       const struct proto_response *resp,
+                       const uint8_t *raw,
+                       size_t len,
+                       const char *errmsg)
+{
+    struct conn *c = req->data;
+    char msg[WR_ERRMSG_SIZE];
+    bool last = status != 0 ||
+                !((resp->kind == PROTO_RESP_ROWS &&
+                   resp->rows.rows.marker == PROTO_ROWS_PART) ||
+                  (resp->kind == PROTO_RESP_ROWS_EXT &&
+                   resp->rows_ext.rows.marker == PROTO_ROWS_PART));
+    int rv = 0;
+
+    if (c->closing) {
+        if (last) {
+            c->waiting = false;
+            conn_clear_request(c);
+            conn_unref(c);
+        }
+        return;
+    }
+    if (status != 0) {
+        err_printf(msg, "forwarded to the leader: %s", errmsg);
+        rv = status;
+    } else if (c->fwd_status == 0) {
+        rv = relay_message(c, resp, raw, len, msg);
+        if (rv != 0) {
+            err_wrap(msg, "relaying the leader's answer");
+        }
+    }
+    if (rv != 0 && c->fwd_status == 0) {
+        c->fwd_status = rv;
+        snprintf(c->fwd_error, sizeof c->fwd_error, "%s", msg);
+    }
+    if (!last) {
+        return;
+    }
+    c->waiting = false;
+    if (c->fwd_status != 0) {
+        /* Whatever part of the answer arrived is dropped. A write may have
+         * happened; a read did not change anything. */
+        buf_reset(&c->fwd_out);
+        respond_status(c, c->fwd_status, 0, !c->is_write, c->fwd_error);
+    } else {
+        struct buf out = c->fwd_out;
+        buf_init(&c->fwd_out);
+        conn_send(c, &out);
+    }
+    conn_unref(c);
+}
+
+/* Send the current request (@sql with @params, as c->env asked) to the
+ * leader and answer the client with its answer. */
+static void forward(struct conn *c,
+                    const char *sql,
+                    const struct proto_params *params)
+{
+    struct proto_request r;
+    struct proto_params_iter it;
+    struct proto_value *values = NULL;
+    char errmsg[WR_ERRMSG_SIZE];
+    unsigned n = 0;
+    int rv;
+
+    if (params->n > 0) {
+        values = calloc(params->n, sizeof *values);
+        if (values == NULL) {
+            respond_failure(c, SQLITE_NOMEM, true, "out of memory");
+            return;
+        }
+        proto_params_iter_init(&it, params);
+        while (n < params->n && proto_params_next(&it, &values[n])) {
+            n++;
+        }
+    }
+    memset(&r, 0, sizeof r);
+    r.schema = n > 255 ? 1 : 0;
+    if (c->want_rows) {
+        r.type = PROTO_REQ_QUERY_SQL_EXT;
+        r.query_sql_ext.flags = c->env.flags;
+        r.query_sql_ext.bookmark = c->env.bookmark;
+        r.query_sql_ext.max_staleness_ms = c->env.max_staleness_ms;
+        r.query_sql_ext.client_id = c->env.client_id;
+        r.query_sql_ext.seq = c->env.seq;
+        r.query_sql_ext.sql = sql;
+        r.query_sql_ext.params.n = n;
+        r.query_sql_ext.params.values = values;
+    } else {
+        r.type = PROTO_REQ_EXEC_SQL_EXT;
+        r.exec_sql_ext.flags = c->env.flags;
+        r.exec_sql_ext.bookmark = c->env.bookmark;
+        r.exec_sql_ext.max_staleness_ms = c->env.max_staleness_ms;
+        r.exec_sql_ext.client_id = c->env.client_id;
+        r.exec_sql_ext.seq = c->env.seq;
+        r.exec_sql_ext.sql = sql;
+        r.exec_sql_ext.params.n = n;
+        r.exec_sql_ext.params.values = values;
+    }
+    c->fwd.data = c;
+    c->fwd.cb = forward_cb;
+    c->fwd_status = 0;
+    rv = node_forward(c->g->n, c->db_name, &r,
+                      c->want_rows ? PROTO_RESP_ROWS_EXT : PROTO_RESP_RESULT_EXT,
+                      &c->fwd, errmsg);
+    free(values);
+    if (rv == WR_NOTLEADER) {
+        respond_not_leader(c);
+        return;
+    }
+    if (rv != 0) {
+        respond_status(c, rv, 0, true, errmsg);
+        return;
+    }
+    c->waiting = true;
+    c->refs++;
+}
+
 /* EXEC, QUERY, EXEC_SQL, QUERY_SQL: run @sql with @params. */
 static void handle_sql(struct conn *c,
                        const char *sql,
@@ -893,12 +1089,16 @@ static void handle_sql(struct conn *c,
 
     /* Reads at level NONE and linearizable reads run on any node;
      * everything else on the ready leader. */
-    if ((!node_ready(n) && (c->level_weak || c->level_strong)) ||
-        node_queue(n) == NULL || node_exec(n) == NULL) {
+    if (node_queue(n) == NULL || node_exec(n) == NULL) {
         respond_not_leader(c);
         return;
     }
     verb = tx_verb(sql);
+    if (!node_ready(n) && (c->level_weak || c->level_strong) &&
+        verb == TXV_NONE && c->tx == NULL) {
+        forward(c, sql, params); /* Served as is by the leader. */
+        return;
+    }
     if (!node_ready(n) && (verb != TXV_NONE || c->tx != NULL)) {
         respond_not_leader(c);
         return;
@@ -986,7 +1186,7 @@ static void handle_sql(struct conn *c,
 
     c->is_write = sql_writes(c, sql, &has_cols, &unsure);
     if (!node_ready(n) && (c->is_write || unsure)) {
-        respond_not_leader(c); /* A write, or a read that cannot tell. */
+        forward(c, sql, params); /* A write, or a read that cannot tell. */
         return;
     }
     if (c->want_rows && !has_cols && !unsure) {
@@ -1314,18 +1514,6 @@ static void handle_cluster(struct conn *c, uint64_t format)
  * write or a membership change, arranges for one). */
 static void handle(struct conn *c, const struct proto_request *r);
 
-/* The envelope's fields (proto/wire.h), whichever request carried it. */
-struct envelope {
-    uint64_t flags;
-    uint64_t bookmark;
-    uint64_t max_staleness_ms;
-};
-
-#define ENVELOPE_OF(f)                                             \
-    ((struct envelope){.flags = (f).flags,                         \
-                       .bookmark = (f).bookmark,                   \
-                       .max_staleness_ms = (f).max_staleness_ms})
-
 /* If @r is in an envelope: its fields in *@env and, when @base is not
  * NULL, the dqlite request inside it in *@base (pointing into @r's body). */
 static bool unwrap_envelope(const struct proto_request *r,
@@ -1392,6 +1580,7 @@ static void handle_envelope(struct conn *c, const struct proto_request *r)
 
     unwrap_envelope(r, &env, &base);
     c->ext = true;
+    c->env = env;
     level = (unsigned)(env.flags & PROTO_LEVEL_MASK);
     if (level == PROTO_LEVEL_NONE) {
         uint64_t stale = node_staleness_ms(c->g->n);

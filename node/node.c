@@ -826,10 +826,14 @@ struct confirm {
 static void confirm_cb(struct peer_req *req,
                        int status,
                        const struct proto_response *resp,
+                       const uint8_t *raw,
+                       size_t raw_len,
                        const char *errmsg)
 {
     struct confirm *q = req->data;
     struct node *n = q->n;
+    (void)raw;
+    (void)raw_len;
 
     if (status == 0 && resp->kind == PROTO_RESP_CONFIRM && !n->closing) {
         read_index_received(&n->ri, q->id, resp->confirm.round,
@@ -864,8 +868,8 @@ static int confirm_ask(void *data,
     r.confirm.term = term;
     r.confirm.leader_id = leader_id;
     r.confirm.round = round;
-    rv = peers_send(n->peers, id, address, &r, PROTO_RESP_CONFIRM, &q->req,
-                    errmsg);
+    rv = peers_send(n->peers, id, address, NULL, &r, PROTO_RESP_CONFIRM, 0,
+                    &q->req, errmsg);
     if (rv != 0) {
         log_debug("read index: %s", errmsg);
         free(q);
@@ -906,11 +910,15 @@ static void ask_leader(struct node *n);
 static void read_question_cb(struct peer_req *preq,
                              int status,
                              const struct proto_response *resp,
+                             const uint8_t *raw,
+                             size_t raw_len,
                              const char *errmsg)
 {
     struct node *n = preq->data;
     struct node_read *asked = n->reads_asked;
     char msg[WR_ERRMSG_SIZE];
+    (void)raw;
+    (void)raw_len;
 
     n->reads_asked = NULL;
     n->read_question_in_flight = false;
@@ -956,7 +964,7 @@ static void ask_leader(struct node *n)
     }
     n->read_question.data = n;
     n->read_question.cb = read_question_cb;
-    rv = peers_send(n->peers, id, address, &r, PROTO_RESP_READ_INDEX,
+    rv = peers_send(n->peers, id, address, NULL, &r, PROTO_RESP_READ_INDEX, 0,
                     &n->read_question, errmsg);
     if (rv != 0) {
         struct node_read *asked = n->reads_asked;
@@ -995,6 +1003,30 @@ void node_read_index(struct node *n, struct node_read *req)
     if (!n->read_question_in_flight) {
         ask_leader(n);
     }
+}
+
+int node_forward(struct node *n,
+                 const char *db,
+                 const struct proto_request *r,
+                 int expect,
+                 struct peer_req *req,
+                 char *errmsg)
+{
+    uint64_t id;
+    const char *address;
+
+    node_leader(n, &id, &address);
+    if (n->closing || id == 0 || id == n->config.id ||
+        raft_state(&n->raft) != RAFT_FOLLOWER) {
+        err_printf(errmsg, "not leader, and no leader to forward to");
+        return WR_NOTLEADER;
+    }
+    /* A forwarded write may wait in the leader's queue for up to its
+     * timeout, then for its entry. */
+    return peers_send(n->peers, id, address, db, r, expect,
+                      n->config.queue_timeout_ms +
+                          2 * n->config.election_timeout_ms,
+                      req, errmsg);
 }
 
 /*

@@ -27,6 +27,7 @@
 #include "../lib/err.h"
 #include "../proto/wire.h"
 #include "../raft/read_index.h"
+#include "peer.h"
 
 struct exec;
 struct fsm;
@@ -191,6 +192,17 @@ void node_read_index(struct node *n, struct node_read *req);
 /* The answer to a CONFIRM request (proto/wire.h): this node's term and the
  * leader it follows in it. */
 void node_confirm_answer(struct node *n, uint64_t *term, uint64_t *leader_id);
+
+/* Forward @r to the leader this node follows, on a connection that opened
+ * database @db (node/peer.h): @req's callback fires once per message of
+ * the answer, as peers_send() says. Returns WR_NOTLEADER when this node
+ * follows no leader (then, as for any error, the callback never fires). */
+int node_forward(struct node *n,
+                 const char *db,
+                 const struct proto_request *r,
+                 int expect,
+                 struct peer_req *req,
+                 char *errmsg);
 
 /* The node's weight (WEIGHT/DESCRIBE requests). */
 uint64_t node_weight(const struct node *n);

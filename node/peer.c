@@ -23,6 +23,8 @@ struct link {
     struct peers *p;
     uint64_t id;
     char address[TRANSPORT_MAX_ADDRESS + 1];
+    char *db;              /* The database it opened, or NULL. */
+    struct peer_req open;  /* The OPEN of that database. */
     uv_tcp_t tcp;
     uv_connect_t connect;
     bool connected;
@@ -68,6 +70,7 @@ static void close_cb(uv_handle_t *handle)
 
     buf_close(&l->unsent);
     free(l->in);
+    free(l->db);
     free(l);
     p->n_handles--;
     maybe_closed(p);
@@ -95,7 +98,7 @@ static void link_fail(struct link *l, int status, const char *errmsg)
     while (list != NULL) {
         struct peer_req *req = list;
         list = req->next_;
-        req->cb(req, status, NULL, errmsg);
+        req->cb(req, status, NULL, NULL, 0, errmsg);
     }
 }
 
@@ -194,11 +197,17 @@ static void link_process(struct link *l)
             link_fail(l, rv, errmsg);
             return;
         }
-        l->head = req->next_;
-        if (l->head == NULL) {
-            l->tail = NULL;
+        if (!((resp.kind == PROTO_RESP_ROWS &&
+               resp.rows.rows.marker == PROTO_ROWS_PART) ||
+              (resp.kind == PROTO_RESP_ROWS_EXT &&
+               resp.rows_ext.rows.marker == PROTO_ROWS_PART))) {
+            l->head = req->next_;
+            if (l->head == NULL) {
+                l->tail = NULL;
+            }
         }
-        req->cb(req, 0, &resp, "");
+        req->cb(req, 0, &resp, l->in + off, PROTO_HEADER_SIZE + body_len,
+                "");
         off += PROTO_HEADER_SIZE + body_len;
     }
     if (!l->failed && off > 0) {
@@ -253,22 +262,78 @@ static void connect_cb(uv_connect_t *connect, int status)
     }
 }
 
-/* The link to @id at @address, opened if there is none. */
+/* The OPEN of a link's database was answered. A refusal is only logged:
+ * the requests that follow fail on the peer with a sentence of their own. */
+static void open_cb(struct peer_req *req,
+                    int status,
+                    const struct proto_response *resp,
+                    const uint8_t *raw,
+                    size_t raw_len,
+                    const char *errmsg)
+{
+    struct link *l = req->data;
+    (void)raw;
+    (void)raw_len;
+
+    if (status == 0 && resp->kind != PROTO_RESP_DB) {
+        log_warn("node %llu at %s: cannot open database %s",
+                 (unsigned long long)l->id, l->address, l->db);
+    } else if (status != 0 && status != WR_SHUTDOWN) {
+        log_debug("%s", errmsg);
+    }
+}
+
+static unsigned queue_length(const struct link *l)
+{
+    unsigned n = 0;
+    for (const struct peer_req *r = l->head; r != NULL; r = r->next_) {
+        n++;
+    }
+    return n;
+}
+
+static bool same_db(const char *a, const char *b)
+{
+    return a == NULL ? b == NULL : b != NULL && strcmp(a, b) == 0;
+}
+
+/* The link to carry a request to @id at @address with database @db: the
+ * one link when there is no database; else an idle one, a new one, or the
+ * least busy of PEER_MAX_LINKS. */
 static int link_get(struct peers *p,
                     uint64_t id,
                     const char *address,
+                    const char *db,
                     struct link **out,
                     char *errmsg)
 {
     struct sockaddr_in sa;
+    struct link *best = NULL;
+    unsigned n_links = 0;
+    unsigned best_len = 0;
     struct link *l;
     int rv;
 
     for (l = p->links; l != NULL; l = l->next) {
-        if (l->id == id && strcmp(l->address, address) == 0) {
+        unsigned len;
+        if (l->id != id || strcmp(l->address, address) != 0 ||
+            !same_db(l->db, db)) {
+            continue;
+        }
+        len = queue_length(l);
+        if (db == NULL || len == 0) {
             *out = l;
             return 0;
         }
+        n_links++;
+        if (best == NULL || len < best_len) {
+            best = l;
+            best_len = len;
+        }
+    }
+    if (best != NULL && n_links >= PEER_MAX_LINKS) {
+        *out = best;
+        return 0;
     }
     if (strlen(address) > TRANSPORT_MAX_ADDRESS ||
         transport_parse_address(address, &sa) != 0) {
@@ -285,10 +350,27 @@ static int link_get(struct peers *p,
     l->id = id;
     snprintf(l->address, sizeof l->address, "%s", address);
     buf_init(&l->unsent);
-    if (proto_version_encode(&l->unsent, PROTO_VERSION) != 0) {
+    rv = proto_version_encode(&l->unsent, PROTO_VERSION);
+    if (rv == 0 && db != NULL) {
+        struct proto_request r = {.type = PROTO_REQ_OPEN};
+        r.open.name = db;
+        r.open.vfs = "";
+        l->db = strdup(db);
+        rv = l->db == NULL ? WR_NOMEM
+                           : proto_request_encode(&l->unsent, &r, errmsg);
+        l->open.data = l;
+        l->open.cb = open_cb;
+        l->open.expect_ = PROTO_RESP_DB;
+        l->open.deadline_ = uv_now(p->loop) + p->timeout_ms;
+        l->head = &l->open;
+        l->tail = &l->open;
+    }
+    if (rv != 0) {
+        buf_close(&l->unsent);
+        free(l->db);
         free(l);
-        err_printf(errmsg, "peer connection: out of memory");
-        return WR_NOMEM;
+        err_printf(errmsg, "peer connection: %s", err_str(rv));
+        return rv;
     }
     uv_tcp_init(p->loop, &l->tcp);
     l->tcp.data = l;
@@ -325,8 +407,10 @@ int peers_create(uv_loop_t *loop, unsigned timeout_ms, struct peers **out)
 int peers_send(struct peers *p,
                uint64_t id,
                const char *address,
+               const char *db,
                const struct proto_request *r,
                int expect,
+               unsigned timeout_ms,
                struct peer_req *req,
                char *errmsg)
 {
@@ -338,7 +422,7 @@ int peers_send(struct peers *p,
         err_printf(errmsg, "the node is shutting down");
         return WR_SHUTDOWN;
     }
-    rv = link_get(p, id, address, &l, errmsg);
+    rv = link_get(p, id, address, db, &l, errmsg);
     if (rv != 0) {
         return rv;
     }
@@ -366,7 +450,8 @@ int peers_send(struct peers *p,
         buf_close(&b);
     }
     req->expect_ = expect;
-    req->deadline_ = uv_now(p->loop) + p->timeout_ms;
+    req->timeout_ms_ = timeout_ms != 0 ? timeout_ms : p->timeout_ms;
+    req->deadline_ = uv_now(p->loop) + req->timeout_ms_;
     req->next_ = NULL;
     if (l->tail != NULL) {
         l->tail->next_ = req;
@@ -387,7 +472,9 @@ void peers_tick(struct peers *p)
         struct link *next = l->next;
         if (l->head != NULL && now >= l->head->deadline_) {
             err_printf(msg, "node %llu at %s: no answer within %u ms",
-                       (unsigned long long)l->id, l->address, p->timeout_ms);
+                       (unsigned long long)l->id, l->address,
+                       l->head->timeout_ms_ != 0 ? l->head->timeout_ms_
+                                                 : p->timeout_ms);
             link_fail(l, WR_IOERR, msg);
         }
         l = next;

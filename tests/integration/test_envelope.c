@@ -22,10 +22,11 @@
  *   - a read at level NONE carrying the last write's bookmark waits until
  *     the follower applied it, and sees the write;
  *   - reads at the default level and at LINEARIZABLE (a read-index round
- *     through the leader) see every write, at a bookmark no older than the
- *     last write's;
- *   - a read at WEAK or STRONG, or a write even at level NONE, answers
- *     "not leader" (10250), definite;
+ *     through the leader), and at WEAK and STRONG (forwarded to the
+ *     leader), see every write, at a bookmark no older than the last
+ *     write's;
+ *   - a write, in the envelope (even at level NONE) or plain, is forwarded
+ *     to the leader and answered in kind, failures included;
  *   - a bookmark the cluster never reached fails, definite, after the
  *     node's bookmark wait.
  *
@@ -174,9 +175,8 @@ static void follower_checks(const char *address, uint64_t bookmark)
         check(proto_rows_next(&it, row) && row[0].v.integer == 15,
               "follower %s: it sees every write (sum 15)", address);
     }
-    for (uint64_t level = PROTO_LEVEL_DEFAULT;
-         level <= PROTO_LEVEL_LINEARIZABLE;
-         level += PROTO_LEVEL_LINEARIZABLE) {
+    for (uint64_t level = PROTO_LEVEL_DEFAULT; level <= PROTO_LEVEL_STRONG;
+         level += level == PROTO_LEVEL_DEFAULT ? 2 : 1) {
         rv = sql_ext(c, true, "SELECT sum(x) FROM e", level, 0, &resp,
                      errmsg);
         check(rv == 0 && resp.rows_ext.bookmark >= bookmark,
@@ -192,21 +192,31 @@ static void follower_checks(const char *address, uint64_t bookmark)
                   address, level);
         }
     }
-    for (uint64_t level = PROTO_LEVEL_WEAK; level <= PROTO_LEVEL_STRONG;
-         level += PROTO_LEVEL_STRONG - PROTO_LEVEL_WEAK) {
-        rv = sql_ext(c, true, "SELECT 1", level, 0, &resp, errmsg);
-        check(rv == WR_SQL && resp.kind == PROTO_RESP_FAILURE_EXT &&
-                  resp.failure_ext.code == PROTO_ERR_NOT_LEADER &&
-                  (resp.failure_ext.flags & PROTO_FLAG_DEFINITE) != 0,
-              "follower %s: a read at level %" PRIu64
-              " answers not leader, definite",
-              address, level);
+    rv = sql_ext(c, false,
+                 "CREATE TABLE IF NOT EXISTS fw(x); INSERT INTO fw VALUES (1)",
+                 PROTO_LEVEL_NONE, 0, &resp, errmsg);
+    check(rv == 0 && resp.kind == PROTO_RESP_RESULT_EXT &&
+              resp.result_ext.bookmark > bookmark,
+          "follower %s: a write, even at level NONE, is forwarded to the "
+          "leader and answers RESULT_EXT at a later bookmark%s%s",
+          address, rv == 0 ? "" : ": ", rv == 0 ? "" : errmsg);
+    {
+        struct proto_request req;
+        memset(&req, 0, sizeof req);
+        req.type = PROTO_REQ_EXEC_SQL;
+        req.exec_sql.sql = "INSERT INTO fw VALUES (2)";
+        rv = conn_request(c, &req, PROTO_RESP_RESULT, &resp, errmsg);
+        check(rv == 0 && resp.kind == PROTO_RESP_RESULT &&
+                  resp.result.rows_affected == 1,
+              "follower %s: a plain EXEC_SQL is forwarded and answers plain "
+              "RESULT%s%s",
+              address, rv == 0 ? "" : ": ", rv == 0 ? "" : errmsg);
+        req.exec_sql.sql = "INSERT INTO missing VALUES (1)";
+        rv = conn_request(c, &req, PROTO_RESP_RESULT, &resp, errmsg);
+        check(rv == WR_SQL && resp.kind == PROTO_RESP_FAILURE,
+              "follower %s: a forwarded failing write answers plain FAILURE",
+              address);
     }
-    rv = sql_ext(c, false, "INSERT INTO e VALUES (1000)", PROTO_LEVEL_NONE, 0,
-                 &resp, errmsg);
-    check(rv == WR_SQL && resp.kind == PROTO_RESP_FAILURE_EXT &&
-              resp.failure_ext.code == PROTO_ERR_NOT_LEADER,
-          "follower %s: a write at level NONE answers not leader", address);
     rv = read_none(c, "SELECT 1", bookmark + 1000000, 0, &resp, errmsg);
     expect_refused(rv, &resp, "was not applied on this node within",
                    "a bookmark never reached");
