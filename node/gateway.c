@@ -1773,6 +1773,14 @@ static void handle(struct conn *c, const struct proto_request *r)
                 respond_not_leader(c);
                 return;
             }
+            if (node_read_index_fast(n, r->read_index.id, r->read_index.term,
+                                     r->read_index.leader_id,
+                                     &resp.read_index.index)) {
+                resp.kind = PROTO_RESP_READ_INDEX;
+                resp.read_index.term = node_raft(n)->current_term;
+                respond(c, &resp);
+                return;
+            }
             c->waiting = true;
             c->refs++;
             c->read.data = c;

@@ -962,6 +962,10 @@ static void ask_leader(struct node *n)
                      "this node knows no leader to confirm the read with");
         return;
     }
+    /* Our own term and leader now, after the reads arrived: the leader
+     * counts them as our answer (read_index_fast()). */
+    r.read_index.id = n->config.id;
+    read_index_answer(&n->raft, &r.read_index.term, &r.read_index.leader_id);
     n->read_question.data = n;
     n->read_question.cb = read_question_cb;
     rv = peers_send(n->peers, id, address, NULL, &r, PROTO_RESP_READ_INDEX, 0,
@@ -974,6 +978,16 @@ static void ask_leader(struct node *n)
         return;
     }
     n->read_question_in_flight = true;
+}
+
+bool node_read_index_fast(struct node *n,
+                          uint64_t asker_id,
+                          uint64_t term,
+                          uint64_t leader_id,
+                          uint64_t *index)
+{
+    return node_ready(n) &&
+           read_index_fast(&n->ri, asker_id, term, leader_id, index);
 }
 
 void node_read_index(struct node *n, struct node_read *req)

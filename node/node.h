@@ -189,6 +189,15 @@ struct node_read {
  * one-voter cluster, or an immediate refusal). */
 void node_read_index(struct node *n, struct node_read *req);
 
+/* A READ_INDEX question from voter @asker_id, at @term and following
+ * @leader_id: true, with *@index, when the asker's answer and this ready
+ * leader's make a majority (raft/read_index.h, read_index_fast()). */
+bool node_read_index_fast(struct node *n,
+                          uint64_t asker_id,
+                          uint64_t term,
+                          uint64_t leader_id,
+                          uint64_t *index);
+
 /* The answer to a CONFIRM request (proto/wire.h): this node's term and the
  * leader it follows in it. */
 void node_confirm_answer(struct node *n, uint64_t *term, uint64_t *leader_id);

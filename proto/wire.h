@@ -177,13 +177,16 @@
  *                the cluster (node/node.h documents the keys). It is what
  *                `walraft cluster status` shows.
  *
- * 121 READ_INDEX request: u64 format, always 0. Response READ_INDEX (121):
- *                u64 index, u64 term. Asked of the leader by a follower
- *                serving a linearizable read: the index is the leader's
- *                commit index at the start of a read-index round that a
- *                majority confirmed (raft/read_index.h); the follower reads
- *                once it has applied it. Refused with FAILURE by a node that
- *                is not the ready leader.
+ * 121 READ_INDEX request: u64 id, u64 term, u64 leader id: the asker's
+ *                node id, its current term and the leader it follows in
+ *                it (all 0 from a client that is not a node). Response READ_INDEX (121): u64 index,
+ *                u64 term. Asked of the leader by a follower serving a
+ *                linearizable read: the index is the leader's commit index
+ *                at the start of a read-index round that a majority
+ *                confirmed (raft/read_index.h), where the asker's own term
+ *                and leader count as its answer; the follower reads once it
+ *                has applied it. Refused with FAILURE by a node that is not
+ *                the ready leader.
  * 122 CONFIRM    request: u64 term, u64 leader id, u64 round. Response
  *                CONFIRM (122): u64 term, u64 leader id, u64 round: the
  *                receiver's current term and the leader it follows in it
@@ -537,7 +540,8 @@ bool proto_rows_next(struct proto_rows_iter *it, struct proto_value *row);
 #define PROTO_FIELDS_REQ_DESCRIBE(F) F(U64, format)
 #define PROTO_FIELDS_REQ_WEIGHT(F) F(U64, weight)
 #define PROTO_FIELDS_REQ_STATUS(F) F(U64, format)
-#define PROTO_FIELDS_REQ_READ_INDEX(F) F(U64, format)
+#define PROTO_FIELDS_REQ_READ_INDEX(F) \
+    F(U64, id) F(U64, term) F(U64, leader_id)
 #define PROTO_FIELDS_REQ_CONFIRM(F) \
     F(U64, term) F(U64, leader_id) F(U64, round)
 /* walraft's envelope (see the top of this file), then the dqlite body. */

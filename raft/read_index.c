@@ -157,6 +157,30 @@ void read_index_request(struct read_index *ri, struct read_index_req *req)
     }
 }
 
+bool read_index_fast(struct read_index *ri,
+                     uint64_t asker_id,
+                     uint64_t term,
+                     uint64_t leader_id,
+                     uint64_t *index)
+{
+    struct raft *r = ri->raft_;
+    unsigned voters = 0;
+
+    if (raft_state(r) != RAFT_LEADER || term != r->current_term ||
+        leader_id != r->id || asker_id == r->id || !is_voter(r, r->id) ||
+        !is_voter(r, asker_id)) {
+        return false;
+    }
+    for (unsigned i = 0; i < r->configuration.n; i++) {
+        voters += r->configuration.servers[i].role == RAFT_VOTER;
+    }
+    if (2 < voters / 2 + 1) {
+        return false;
+    }
+    *index = r->commit_index;
+    return true;
+}
+
 void read_index_received(struct read_index *ri,
                          uint64_t id,
                          uint64_t round,

@@ -106,6 +106,19 @@ void read_index_close(struct read_index *ri);
  * cannot start a round), otherwise later. */
 void read_index_request(struct read_index *ri, struct read_index_req *req);
 
+/* A follower, voter @asker_id, asks for a read index and says it is at
+ * @term and follows @leader_id: that is its answer, given after its reads
+ * arrived. When this node and the asker are a majority of the voters (a
+ * 3-voter cluster) and the asker follows this node in its current term,
+ * their two answers confirm the leadership without a round: *@index is set
+ * to the commit index and true returned. Otherwise false: use
+ * read_index_request(). The caller has checked leader_watch_ready(). */
+bool read_index_fast(struct read_index *ri,
+                     uint64_t asker_id,
+                     uint64_t term,
+                     uint64_t leader_id,
+                     uint64_t *index);
+
 /* Voter @id answered round @round: it is at @term and follows @leader_id
  * (0: none). Answers to other rounds are ignored. */
 void read_index_received(struct read_index *ri,

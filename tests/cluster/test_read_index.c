@@ -319,6 +319,18 @@ static void deposed_leader_never_reads_stale(void **state)
     assert_int_not_equal(r.status, 0);
     assert_int_not_equal(r2.status, 0);
 
+    /* A follower's READ_INDEX question reaching it carries the newer term
+     * and leader: no shortcut either. */
+    for (unsigned i = 0; i < c->n; i++) {
+        uint64_t term, leader_id, index;
+        if (i == old) {
+            continue;
+        }
+        read_index_answer(cluster_raft(c, i), &term, &leader_id);
+        assert_false(
+            read_index_fast(&net.ri[old], i + 1, term, leader_id, &index));
+    }
+
 /* A STRONG read on the old leader: a barrier in its log that cannot
      * commit; once it rejoins it hears of the new term and fails it. */
     if (raft_state(cluster_raft(c, old)) == RAFT_LEADER) {
@@ -343,6 +355,55 @@ static void deposed_leader_never_reads_stale(void **state)
     for (unsigned i = 0; i < c->n; i++) {
         assert_int_equal(read_at(c, i, r.index), 2);
     }
+    net_close();
+    cluster_destroy(c);
+}
+
+/* In a 3-voter cluster a follower's own answer, carried by its READ_INDEX
+ * question, and the leader's make a majority: no round is needed; not when
+ * the follower names another term or leader, nor with 5 voters. */
+static void follower_question_counts_as_answer(void **state)
+{
+    struct cluster_options o3 = opts(3, 16);
+    struct cluster_options o5 = opts(5, 17);
+    struct cluster *c = cluster_create("read_index_fast3", &o3);
+    unsigned leader;
+    unsigned f;
+    uint64_t term, leader_id, index = 0;
+    const char *sql = "UPDATE t SET x = 3";
+    struct cluster_batch *b;
+    (void)state;
+
+    net_init(c);
+    cluster_exec_ok(c, "db", "CREATE TABLE t(x)");
+    cluster_exec_ok(c, "db", "INSERT INTO t VALUES (1)");
+    b = cluster_write(c, "db", &sql, 1);
+    leader = cluster_ready_leader(c, 5000);
+    f = (leader + 1) % c->n;
+    read_index_answer(cluster_raft(c, f), &term, &leader_id);
+    assert_true(read_index_fast(&net.ri[leader], f + 1, term, leader_id,
+                                &index));
+    assert_true(index >= b->reqs[0].bookmark);
+    assert_int_equal(read_at(c, f, index), 3);
+    cluster_batch_free(b);
+    assert_false(read_index_fast(&net.ri[leader], f + 1, term + 1, leader_id,
+                                 &index));
+    assert_false(read_index_fast(&net.ri[leader], f + 1, term,
+                                 (leader + 2) % c->n + 1, &index));
+    assert_false(read_index_fast(&net.ri[leader], leader + 1, term,
+                                 leader_id, &index));
+    assert_false(read_index_fast(&net.ri[f], leader + 1, term, leader_id,
+                                 &index));
+    net_close();
+    cluster_destroy(c);
+
+    c = cluster_create("read_index_fast5", &o5);
+    net_init(c);
+    leader = cluster_ready_leader(c, 5000);
+    f = (leader + 1) % c->n;
+    read_index_answer(cluster_raft(c, f), &term, &leader_id);
+    assert_false(read_index_fast(&net.ri[leader], f + 1, term, leader_id,
+                                 &index));
     net_close();
     cluster_destroy(c);
 }
@@ -377,6 +438,8 @@ int main(void)
         cmocka_unit_test_teardown(concurrent_reads_share_rounds, teardown),
         cmocka_unit_test_teardown(round_fails_without_majority, teardown),
         cmocka_unit_test_teardown(deposed_leader_never_reads_stale,
+                                  teardown),
+        cmocka_unit_test_teardown(follower_question_counts_as_answer,
                                   teardown),
         cmocka_unit_test_teardown(answer_reflects_raft_state, teardown),
     };

@@ -29,6 +29,16 @@
  *       "maybe" key is there twice, (with --exact) that no other key is
  *       there, and PRAGMA integrity_check. Exit status 0 if all holds.
  *
+ *   wr_load reads --cluster A,B,C --address A --level L --clients N
+ *                 --seconds S [--rows R]
+ *       Read latency at one consistency level: fills table kv of database
+ *       "reads" with R rows (default 1000) through the leader, then N
+ *       threads, each with its own connection to node A, read one random
+ *       row per request (QUERY_SQL in walraft's envelope at level L, a
+ *       PROTO_LEVEL_* number) for S seconds. Prints one line: reads/s,
+ *       errors, and p50/p90/p99 latency in milliseconds. Exit status 0 if
+ *       any read succeeded.
+ *
  *   wr_load status --address A
  *       Prints the STATUS document of one node.
  *
@@ -418,6 +428,182 @@ static int cmd_load(int argc, char **argv)
     if (l.no_errors && (l.definite + l.indefinite + l.notleader) > 0)
         return 2;
     return 0;
+}
+
+/*
+ * reads
+ */
+
+struct reads {
+    const char *address;
+    unsigned level;
+    unsigned rows;
+    int64_t deadline; /* mono_ms() */
+};
+
+struct reader {
+    struct reads *r;
+    pthread_t thread;
+    uint64_t seed;
+    uint32_t *us; /* Latencies in microseconds. */
+    size_t n;
+    size_t cap;
+    uint64_t errors;
+    char last_error[WR_ERRMSG_SIZE];
+};
+
+static int64_t mono_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+static void *reader_main(void *arg)
+{
+    struct reader *rd = arg;
+    char errmsg[WR_ERRMSG_SIZE] = "";
+    struct conn *c = NULL;
+    uint64_t db_id;
+
+    if (conn_open(rd->r->address, CONN_TIMEOUT_MS, &c, errmsg) != 0 ||
+        open_db(c, "reads", &db_id, errmsg) != 0) {
+        snprintf(rd->last_error, sizeof rd->last_error, "%s", errmsg);
+        rd->errors++;
+        if (c != NULL)
+            conn_close(c);
+        return NULL;
+    }
+    while (mono_ms() < rd->r->deadline) {
+        struct proto_request req = {.type = PROTO_REQ_QUERY_SQL_EXT};
+        struct proto_response resp;
+        struct proto_value key = {.wire = PROTO_INTEGER,
+                                  .v = {.type = VALUE_INTEGER}};
+        rd->seed = rd->seed * 6364136223846793005ULL + 1442695040888963407ULL;
+        key.v.integer = (int64_t)((rd->seed >> 33) % rd->r->rows) + 1;
+        req.query_sql_ext.flags = rd->r->level;
+        req.query_sql_ext.db_id = db_id;
+        req.query_sql_ext.sql = "SELECT v FROM kv WHERE k = ?";
+        req.query_sql_ext.params.n = 1;
+        req.query_sql_ext.params.values = &key;
+        int64_t t0 = mono_us();
+        int rv = conn_request(c, &req, PROTO_RESP_ROWS_EXT, &resp, errmsg);
+        int64_t dt = mono_us() - t0;
+        if (rv != 0) {
+            rd->errors++;
+            snprintf(rd->last_error, sizeof rd->last_error, "%s", errmsg);
+            if (rv != WR_SQL)
+                break;
+            continue;
+        }
+        if (rd->n == rd->cap) {
+            rd->cap = rd->cap ? 2 * rd->cap : 4096;
+            rd->us = realloc(rd->us, rd->cap * sizeof *rd->us);
+            if (rd->us == NULL)
+                die("reads: out of memory");
+        }
+        rd->us[rd->n++] = (uint32_t)(dt > UINT32_MAX ? UINT32_MAX : dt);
+    }
+    conn_close(c);
+    return NULL;
+}
+
+static int cmp_u32(const void *a, const void *b)
+{
+    uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+static int cmd_reads(int argc, char **argv)
+{
+    struct reads r = {.rows = 1000};
+    const char *cluster = NULL;
+    unsigned clients = 1, seconds = 5;
+    char errmsg[WR_ERRMSG_SIZE] = "";
+
+    for (int i = 0; i + 1 < argc; i += 2) {
+        const char *a = argv[i], *v = argv[i + 1];
+        if (strcmp(a, "--cluster") == 0)
+            cluster = v;
+        else if (strcmp(a, "--address") == 0)
+            r.address = v;
+        else if (strcmp(a, "--level") == 0)
+            r.level = (unsigned)atoi(v);
+        else if (strcmp(a, "--clients") == 0)
+            clients = (unsigned)atoi(v);
+        else if (strcmp(a, "--seconds") == 0)
+            seconds = (unsigned)atoi(v);
+        else if (strcmp(a, "--rows") == 0)
+            r.rows = (unsigned)atoi(v);
+        else
+            die("reads: unknown flag %s", a);
+    }
+    if (cluster == NULL || r.address == NULL || clients == 0 ||
+        clients > MAX_WRITERS || r.rows == 0)
+        die("reads: usage: reads --cluster A,B,C --address A --level L "
+            "--clients N --seconds S [--rows R]");
+
+    /* The rows, through the leader, in one request. */
+    struct conn *c;
+    uint64_t db_id;
+    if (conn_open_leader(cluster, CONN_TIMEOUT_MS, LEADER_DEADLINE_MS, &c,
+                         errmsg) != 0 ||
+        open_db(c, "reads", &db_id, errmsg) != 0)
+        die("reads: %s", errmsg);
+    char sql[256];
+    snprintf(sql, sizeof sql,
+             "CREATE TABLE IF NOT EXISTS kv(k INTEGER PRIMARY KEY, v TEXT);"
+             "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n "
+             "WHERE i < %u) INSERT OR REPLACE INTO kv SELECT i, "
+             "printf('%%064d', i) FROM n",
+             r.rows);
+    if (exec_sql(c, db_id, sql, errmsg) != 0)
+        die("reads: fill: %s", errmsg);
+    conn_close(c);
+    /* Let every node apply it. */
+    sleep_ms(500);
+
+    struct reader *rd = calloc(clients, sizeof *rd);
+    if (rd == NULL)
+        die("reads: out of memory");
+    r.deadline = mono_ms() + (int64_t)seconds * 1000;
+    for (unsigned i = 0; i < clients; i++) {
+        rd[i].r = &r;
+        rd[i].seed = 0x9e3779b97f4a7c15ULL * (i + 1);
+        if (pthread_create(&rd[i].thread, NULL, reader_main, &rd[i]) != 0)
+            die("reads: pthread_create failed");
+    }
+    size_t total = 0;
+    uint64_t errors = 0;
+    const char *last_error = "";
+    for (unsigned i = 0; i < clients; i++) {
+        pthread_join(rd[i].thread, NULL);
+        total += rd[i].n;
+        errors += rd[i].errors;
+        if (rd[i].errors > 0)
+            last_error = rd[i].last_error;
+    }
+    uint32_t *all = malloc((total ? total : 1) * sizeof *all);
+    if (all == NULL)
+        die("reads: out of memory");
+    size_t k = 0;
+    for (unsigned i = 0; i < clients; i++) {
+        memcpy(all + k, rd[i].us, rd[i].n * sizeof *all);
+        k += rd[i].n;
+        free(rd[i].us);
+    }
+    qsort(all, total, sizeof *all, cmp_u32);
+#define PCT(p) (total ? all[(size_t)((double)(total - 1) * (p))] / 1000.0 : 0)
+    printf("level=%u clients=%u reads_per_s=%.0f errors=%" PRIu64
+           " p50_ms=%.3f p90_ms=%.3f p99_ms=%.3f\n",
+           r.level, clients, (double)total / seconds, errors, PCT(0.50),
+           PCT(0.90), PCT(0.99));
+#undef PCT
+    if (errors > 0)
+        fprintf(stderr, "reads: last error: %s\n", last_error);
+    free(all);
+    free(rd);
+    return total > 0 ? 0 : 1;
 }
 
 /*
@@ -884,11 +1070,13 @@ int main(int argc, char **argv)
 {
     setvbuf(stdout, NULL, _IOLBF, 0);
     if (argc < 2)
-        die("usage: wr_load load|verify|status|json ...");
+        die("usage: wr_load load|verify|reads|status|json ...");
     if (strcmp(argv[1], "load") == 0)
         return cmd_load(argc - 2, argv + 2);
     if (strcmp(argv[1], "verify") == 0)
         return cmd_verify(argc - 2, argv + 2);
+    if (strcmp(argv[1], "reads") == 0)
+        return cmd_reads(argc - 2, argv + 2);
     if (strcmp(argv[1], "status") == 0)
         return cmd_status(argc - 2, argv + 2);
     if (strcmp(argv[1], "json") == 0)
