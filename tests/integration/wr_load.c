@@ -19,6 +19,12 @@
  *       stdout is "ok=N definite=N indefinite=N notleader=N reconnects=N
  *       gaveup=N". Exit status: 0; 1 if a thread gave up or nothing was
  *       acknowledged; 2 if --no-errors was given and any write failed.
+ *       With --sessions every write is an exactly-once write (walraft's
+ *       envelope with a client id per thread and a sequence number per key)
+ *       and a write whose outcome is unknown is retried, same key, same
+ *       sequence number, on whoever leads, until it gets a definite answer
+ *       (up to 15 s past --seconds): a retry of a write that committed must
+ *       be answered from the node's session table without running again.
  *
  *   wr_load verify --cluster A,B,C --db NAME [--keys FILE]... [--exact]
  *                  [--timeout S]
@@ -165,6 +171,7 @@ struct load {
     unsigned seconds;
     unsigned value_size;
     bool no_errors;
+    bool sessions;
     FILE *out;
     pthread_mutex_t mu; /* Guards out and the counters. */
     uint64_t ok, definite, indefinite, notleader, reconnects, gaveup;
@@ -222,6 +229,8 @@ static void *writer_main(void *arg)
     uint64_t db_id = 0;
     unsigned failed_connects = 0;
     uint64_t seq = 0;
+    bool retry = false; /* The last write's outcome is unknown. */
+    uint64_t client_id = 0;
     char key[128];
     char *value = malloc(l->value_size + 1);
     char writer_str[16];
@@ -230,8 +239,14 @@ static void *writer_main(void *arg)
     if (value == NULL)
         die("out of memory");
     snprintf(writer_str, sizeof writer_str, "%u", w->index);
+    while (client_id == 0) {
+        client_id = ((uint64_t)now_ms() << 20) ^
+                    ((uint64_t)getpid() << 8) ^
+                    (0x9e3779b97f4a7c15ULL * (w->index + 1));
+    }
 
-    while (mono_ms() < l->deadline) {
+    while (mono_ms() < l->deadline ||
+           (retry && mono_ms() < l->deadline + 15000)) {
         if (c == NULL) {
             c = connect_leader(l, &db_id, w->index);
             if (c == NULL) {
@@ -249,11 +264,13 @@ static void *writer_main(void *arg)
             failed_connects = 0;
         }
 
-        snprintf(key, sizeof key, "%s-%u-%" PRIu64, l->prefix, w->index,
-                 seq++);
-        for (unsigned i = 0; i < l->value_size; i++)
-            value[i] = (char)('a' + (seq + i) % 26);
-        value[l->value_size] = '\0';
+        if (!retry) {
+            snprintf(key, sizeof key, "%s-%u-%" PRIu64, l->prefix, w->index,
+                     seq++);
+            for (unsigned i = 0; i < l->value_size; i++)
+                value[i] = (char)('a' + (seq + i) % 26);
+            value[l->value_size] = '\0';
+        }
 
         struct proto_value params[3] = {text_value(key), text_value(value),
                                         {0}};
@@ -265,20 +282,40 @@ static void *writer_main(void *arg)
         req.exec_sql.sql = "INSERT INTO t(k, v, writer) VALUES(?, ?, ?)";
         req.exec_sql.params.n = 3;
         req.exec_sql.params.values = params;
+        if (l->sessions) {
+            struct proto_req_exec_sql base = req.exec_sql;
+            req.type = PROTO_REQ_EXEC_SQL_EXT;
+            memset(&req.exec_sql_ext, 0, sizeof req.exec_sql_ext);
+            req.exec_sql_ext.flags = PROTO_FLAG_SESSION;
+            req.exec_sql_ext.client_id = client_id;
+            req.exec_sql_ext.seq = seq; /* seq was advanced: 1, 2, ... */
+            req.exec_sql_ext.db_id = base.db_id;
+            req.exec_sql_ext.sql = base.sql;
+            req.exec_sql_ext.params = base.params;
+        }
         errmsg[0] = '\0';
-        int rv = conn_request(c, &req, PROTO_RESP_RESULT, &resp, errmsg);
+        int rv = conn_request(c, &req,
+                              l->sessions ? PROTO_RESP_RESULT_EXT
+                                          : PROTO_RESP_RESULT,
+                              &resp, errmsg);
         if (rv == 0) {
             record(l, "ok", key);
             count(l, &l->ok);
+            retry = false;
             continue;
         }
         if (rv == WR_SQL) {
-            uint64_t code = resp.failure.code;
-            const char *msg = resp.failure.message;
+            bool ext = resp.kind == PROTO_RESP_FAILURE_EXT;
+            uint64_t code = ext ? resp.failure_ext.code : resp.failure.code;
+            const char *msg = ext ? resp.failure_ext.message
+                                  : resp.failure.message;
             if (code == PROTO_ERR_NOT_LEADER ||
                 code == PROTO_ERR_NOT_LEADER_LEGACY) {
-                /* The write was refused before it ran: definite. */
-                record(l, "fail", key);
+                /* The write was refused before it ran: definite. With a
+                 * session an earlier attempt may still be unresolved:
+                 * ask the new leader. */
+                if (!l->sessions || !retry)
+                    record(l, "fail", key);
                 count(l, &l->notleader);
                 conn_close(c);
                 c = NULL;
@@ -288,8 +325,9 @@ static void *writer_main(void *arg)
             if (ends_with(msg, "(definite)")) {
                 fprintf(stderr, "wr_load: writer %u: %s: %s\n", w->index, key,
                         errmsg);
-                record(l, "fail", key);
+                record(l, retry ? "maybe" : "fail", key);
                 count(l, &l->definite);
+                retry = false;
                 continue;
             }
             /* "(indefinite)", leadership lost, or unmarked: it may have
@@ -297,7 +335,10 @@ static void *writer_main(void *arg)
              * longer reaches the leader. */
             fprintf(stderr, "wr_load: writer %u: %s: %s\n", w->index, key,
                     errmsg);
-            record(l, "maybe", key);
+            if (l->sessions)
+                retry = true;
+            else
+                record(l, "maybe", key);
             count(l, &l->indefinite);
             conn_close(c);
             c = NULL;
@@ -310,12 +351,17 @@ static void *writer_main(void *arg)
             die("writer %u: encode: %s", w->index, errmsg);
         fprintf(stderr, "wr_load: writer %u: %s on %s: %s (%s)\n", w->index,
                 key, conn_address(c), errmsg, err_str(rv));
-        record(l, "maybe", key);
+        if (l->sessions)
+            retry = true;
+        else
+            record(l, "maybe", key);
         count(l, &l->indefinite);
         conn_close(c);
         c = NULL;
         count(l, &l->reconnects);
     }
+    if (retry)
+        record(l, "maybe", key); /* Never resolved. */
     if (c != NULL)
         conn_close(c);
     free(value);
@@ -362,6 +408,10 @@ static int cmd_load(int argc, char **argv)
         const char *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (strcmp(a, "--no-errors") == 0) {
             l.no_errors = true;
+            continue;
+        }
+        if (strcmp(a, "--sessions") == 0) {
+            l.sessions = true;
             continue;
         }
         if (v == NULL)
