@@ -299,24 +299,26 @@ static int read_value(const char *address, const char *level)
     }
     rv = sql_ext(c, true, "SELECT x FROM r", strtoull(level, NULL, 10), 0,
                  &resp, errmsg);
-    conn_close(c);
+    /* resp points into the connection's buffer: close it last. */
     if (rv == 0) {
         proto_rows_iter_init(&it, &resp.rows_ext.rows);
         if (!proto_rows_next(&it, row)) {
             printf("no row\n");
-            return 1;
+            rv = 1;
+        } else {
+            printf("value %" PRId64 " at bookmark %" PRIu64 "\n",
+                   row[0].v.integer, resp.rows_ext.bookmark);
         }
-        printf("value %" PRId64 " at bookmark %" PRIu64 "\n",
-               row[0].v.integer, resp.rows_ext.bookmark);
-        return 0;
-    }
-    if (rv == WR_SQL && resp.kind == PROTO_RESP_FAILURE_EXT &&
-        (resp.failure_ext.flags & PROTO_FLAG_DEFINITE) != 0) {
+    } else if (rv == WR_SQL && resp.kind == PROTO_RESP_FAILURE_EXT &&
+               (resp.failure_ext.flags & PROTO_FLAG_DEFINITE) != 0) {
         printf("refused: %s\n", errmsg);
-        return 3;
+        rv = 3;
+    } else {
+        printf("error: %s\n", errmsg);
+        rv = 1;
     }
-    printf("error: %s\n", errmsg);
-    return 1;
+    conn_close(c);
+    return rv;
 }
 
 /* Read sum(x) of e on the leader at @level with bookmark @last: expect
