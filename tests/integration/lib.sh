@@ -68,6 +68,17 @@ cleanup() {
   done
   while IFS= read -r f; do kill_pidfile "$f"; done \
     < <(find "$TMP" -name '*.pid' 2>/dev/null)
+  # A sanitizer report in any node's log fails the test, whatever else
+  # happened (the node may have been restarted since).
+  if [ "$rc" -eq 0 ]; then
+    while IFS= read -r f; do
+      if grep -qE 'AddressSanitizer|LeakSanitizer|UndefinedBehaviorSanitizer|runtime error:' "$f"; then
+        log "FAIL: sanitizer report in $f:" >&2
+        grep -m 20 -E 'Sanitizer|runtime error:|^    #' "$f" >&2
+        rc=1
+      fi
+    done < <(find "$TMP" -name '*.log' 2>/dev/null | sort)
+  fi
   if [ "$rc" -ne 0 ]; then
     while IFS= read -r f; do
       echo "----- last lines of $f" >&2
