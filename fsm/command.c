@@ -22,7 +22,12 @@
  * - The buffer is exactly 24 + body length rounded up to a multiple of 8;
  *   there is no slack before or after it, so a truncated entry is refused
  *   however short the cut.
- * - The body ends exactly where the payload ends.
+ * - The body ends exactly where the payload ends, or where the last session
+ *   record ends when records follow.
+ * - Session records name distinct clients, in strictly increasing client id
+ *   order (so one command records at most one write per client and every
+ *   node applies them in the same order), none with client id or sequence
+ *   number 0; a command that says records follow carries at least one.
  * - A compressed payload is strictly smaller than the raw pages (the encoder
  *   keeps compression only when it saves space), so flipping the flag on an
  *   uncompressed command can never be mistaken for a valid one.
@@ -57,8 +62,16 @@
 /* Largest command, in its uncompressed form (see the top of this file). */
 #define COMMAND_SIZE_MAX ((uint64_t)1 << 30)
 
-/* Bit 0 of the header's flags. */
+/* Bits of the header's flags. */
 #define FLAG_LZ4 0x0001u
+#define FLAG_SESSIONS 0x0002u
+
+/* Fixed part of the SESSIONS body, before the name. */
+#define SESSIONS_FIXED_SIZE 8
+
+/* Count and reserved word before the session records; one record. */
+#define SESSIONS_HEADER_SIZE 8
+#define SESSION_RECORD_SIZE 32
 
 /* Fixed part of the FRAMES body, before the name. */
 #define FRAMES_FIXED_SIZE 24
@@ -88,6 +101,82 @@ static uint64_t frames_raw_size(uint32_t name_len,
     return COMMAND_HEADER_SIZE + FRAMES_FIXED_SIZE + pad8(name_len) +
            pad8((uint64_t)n_pages * 4) + PAYLOAD_HEADER_SIZE +
            (uint64_t)n_pages * page_size;
+}
+
+/* Bytes the session records of a command take, count word included. */
+static uint64_t sessions_size(uint32_t n)
+{
+    return n == 0 ? 0 : SESSIONS_HEADER_SIZE + (uint64_t)n * SESSION_RECORD_SIZE;
+}
+
+/* The rules on session records (top of this file), for both directions:
+ * the encoder refuses with WR_INVALID, the decoder with WR_CORRUPT. */
+static int check_sessions(const struct command_session *s,
+                          uint32_t n,
+                          int code,
+                          char *errmsg)
+{
+    if (n > COMMAND_SESSIONS_MAX) {
+        err_printf(errmsg, "%u session records, over the limit of %d", n,
+                   COMMAND_SESSIONS_MAX);
+        return code;
+    }
+    if (n > 0 && s == NULL) {
+        err_printf(errmsg, "session records are NULL");
+        return code;
+    }
+    for (uint32_t i = 0; i < n; i++) {
+        if (s[i].client_id == 0 || s[i].seq == 0) {
+            err_printf(errmsg,
+                       "session record %u has client id %llu and sequence "
+                       "number %llu: neither may be 0",
+                       i, (unsigned long long)s[i].client_id,
+                       (unsigned long long)s[i].seq);
+            return code;
+        }
+        if (i > 0 && s[i].client_id <= s[i - 1].client_id) {
+            err_printf(errmsg,
+                       "session client ids are not strictly increasing: "
+                       "%llu follows %llu at record %u",
+                       (unsigned long long)s[i].client_id,
+                       (unsigned long long)s[i - 1].client_id, i);
+            return code;
+        }
+    }
+    return 0;
+}
+
+/* Write the count word and the @n records at @p; returns the end. */
+static uint8_t *put_sessions(uint8_t *p,
+                             const struct command_session *s,
+                             uint32_t n)
+{
+    put_le32(p, n);
+    put_le32(p + 4, 0);
+    p += SESSIONS_HEADER_SIZE;
+    for (uint32_t i = 0; i < n; i++) {
+        put_le64(p, s[i].client_id);
+        put_le64(p + 8, s[i].seq);
+        put_le64(p + 16, (uint64_t)s[i].changes);
+        put_le64(p + 24, (uint64_t)s[i].last_insert_id);
+        p += SESSION_RECORD_SIZE;
+    }
+    return p;
+}
+
+/* Fill in the 24-byte header of a command whose body is in place. */
+static void put_header(uint8_t *out,
+                       unsigned type,
+                       uint16_t flags,
+                       size_t body_len)
+{
+    put_le32(out, COMMAND_MAGIC);
+    out[4] = COMMAND_VERSION;
+    out[5] = (uint8_t)type;
+    put_le16(out + 6, flags);
+    put_le32(out + 8, (uint32_t)body_len);
+    put_le32(out + 12, crc32c(0, out + COMMAND_HEADER_SIZE, body_len));
+    put_le64(out + 16, 0);
 }
 
 static bool page_size_ok(uint32_t page_size)
@@ -182,7 +271,7 @@ static int check_frames(const struct command_frames *f,
             return WR_INVALID;
         }
     }
-    return 0;
+    return check_sessions(f->sessions, f->n_sessions, WR_INVALID, errmsg);
 }
 
 /* Copy the caller's pages, in order, to @dst. */
@@ -222,8 +311,12 @@ int command_frames_encode(const struct command_frames *frames,
     if (rv != 0) {
         return rv;
     }
+    /* The raw payload is a multiple of 512 bytes, so session records
+     * follow it without padding; a smaller compressed one pads to at most
+     * its size. */
     raw_total = frames_raw_size((uint32_t)name_len, frames->n_pages,
-                                frames->page_size);
+                                frames->page_size) +
+                sessions_size(frames->n_sessions);
     if (raw_total > COMMAND_SIZE_MAX) {
         err_printf(errmsg,
                    "%u pages of %u bytes make a command of %llu bytes, over "
@@ -300,18 +393,17 @@ int command_frames_encode(const struct command_frames *frames,
     put_le32(payload_len_at, (uint32_t)payload_size);
     put_le32(payload_len_at + 4, 0);
     p += payload_size;
+    if (frames->n_sessions > 0) {
+        size_t pad = (size_t)pad8(payload_size) - payload_size;
+        memset(p, 0, pad);
+        p = put_sessions(p + pad, frames->sessions, frames->n_sessions);
+        flags |= FLAG_SESSIONS;
+    }
 
     body_len = (size_t)(p - out) - COMMAND_HEADER_SIZE;
     total = COMMAND_HEADER_SIZE + (size_t)pad8(body_len);
     memset(p, 0, total - (size_t)(p - out));
-
-    put_le32(out, COMMAND_MAGIC);
-    out[4] = COMMAND_VERSION;
-    out[5] = COMMAND_FRAMES;
-    put_le16(out + 6, flags);
-    put_le32(out + 8, (uint32_t)body_len);
-    put_le32(out + 12, crc32c(0, out + COMMAND_HEADER_SIZE, body_len));
-    put_le64(out + 16, 0);
+    put_header(out, COMMAND_FRAMES, flags, body_len);
 
     if (total < raw_total) {
         /* Shrinking; if realloc cannot, the larger block is still fine. */
@@ -331,6 +423,57 @@ err_nomem:
     err_printf(errmsg, "out of memory encoding %u pages of %u bytes",
                frames->n_pages, frames->page_size);
     return WR_NOMEM;
+}
+
+int command_sessions_encode(const char *db_name,
+                            const struct command_session *sessions,
+                            uint32_t n,
+                            void **buf,
+                            size_t *len,
+                            char *errmsg)
+{
+    size_t name_len;
+    size_t body_len;
+    uint8_t *out;
+    uint8_t *p;
+    int rv;
+
+    if (db_name == NULL) {
+        err_printf(errmsg, "database name is NULL");
+        return WR_INVALID;
+    }
+    name_len = bounded_strlen(db_name, WR_DB_NAME_MAX);
+    if (name_len == 0 || name_len > WR_DB_NAME_MAX) {
+        err_printf(errmsg, "database name must be 1..%d bytes",
+                   WR_DB_NAME_MAX);
+        return WR_INVALID;
+    }
+    if (n == 0) {
+        err_printf(errmsg, "a SESSIONS command needs at least one record");
+        return WR_INVALID;
+    }
+    rv = check_sessions(sessions, n, WR_INVALID, errmsg);
+    if (rv != 0) {
+        return rv;
+    }
+    /* At most 8 + 256 + 8 + 2 MiB: no overflow, and a multiple of 8. */
+    body_len = SESSIONS_FIXED_SIZE + (size_t)pad8(name_len) +
+               (size_t)sessions_size(n);
+    out = calloc(1, COMMAND_HEADER_SIZE + body_len);
+    if (out == NULL) {
+        err_printf(errmsg, "out of memory encoding %u session records", n);
+        return WR_NOMEM;
+    }
+    p = out + COMMAND_HEADER_SIZE;
+    put_le16(p, (uint16_t)name_len);
+    p += SESSIONS_FIXED_SIZE;
+    memcpy(p, db_name, name_len);
+    p += pad8(name_len);
+    put_sessions(p, sessions, n);
+    put_header(out, COMMAND_SESSIONS, 0, body_len);
+    *buf = out;
+    *len = COMMAND_HEADER_SIZE + body_len;
+    return 0;
 }
 
 /*
@@ -426,15 +569,142 @@ static int check_payload(bool compressed,
     return 0;
 }
 
+/* Take the name of @name_len bytes and its padding, check it and copy it to
+ * out->db_name. */
+static int take_name(struct cursor *c,
+                     uint16_t name_len,
+                     struct command_decoded *out,
+                     char *errmsg)
+{
+    const uint8_t *name;
+
+    if (name_len == 0) {
+        err_printf(errmsg, "database name is empty");
+        return WR_CORRUPT;
+    }
+    if (name_len > WR_DB_NAME_MAX) {
+        err_printf(errmsg, "database name length %u is over %d",
+                   (unsigned)name_len, WR_DB_NAME_MAX);
+        return WR_CORRUPT;
+    }
+    name = take(c, pad8(name_len), "database name needs", errmsg);
+    if (name == NULL) {
+        return WR_CORRUPT;
+    }
+    if (memchr(name, '\0', name_len) != NULL) {
+        err_printf(errmsg, "database name contains a NUL byte");
+        return WR_CORRUPT;
+    }
+    if (!all_zero(name + name_len, (size_t)pad8(name_len) - name_len)) {
+        err_printf(errmsg, "database name padding is not zero");
+        return WR_CORRUPT;
+    }
+    memcpy(out->db_name, name, name_len);
+    out->db_name[name_len] = '\0';
+    return 0;
+}
+
+/* Take the session records, which must end the body, into a host-order
+ * array in out->records. On error nothing is left allocated. */
+static int take_sessions(struct cursor *c,
+                         struct command_decoded *out,
+                         char *errmsg)
+{
+    const uint8_t *hdr;
+    const uint8_t *p;
+    struct command_session *s;
+    uint32_t n;
+    int rv;
+
+    hdr = take(c, SESSIONS_HEADER_SIZE, "session count needs", errmsg);
+    if (hdr == NULL) {
+        return WR_CORRUPT;
+    }
+    n = get_le32(hdr);
+    if (get_le32(hdr + 4) != 0) {
+        err_printf(errmsg, "session count reserved field is not zero");
+        return WR_CORRUPT;
+    }
+    if (n == 0) {
+        err_printf(errmsg, "session records are announced but there are none");
+        return WR_CORRUPT;
+    }
+    if (n > COMMAND_SESSIONS_MAX) {
+        err_printf(errmsg, "%u session records, over the limit of %d", n,
+                   COMMAND_SESSIONS_MAX);
+        return WR_CORRUPT;
+    }
+    p = take(c, (uint64_t)n * SESSION_RECORD_SIZE, "session records need",
+             errmsg);
+    if (p == NULL) {
+        return WR_CORRUPT;
+    }
+    if (c->left != 0) {
+        err_printf(errmsg, "%llu stray bytes after the session records",
+                   (unsigned long long)c->left);
+        return WR_CORRUPT;
+    }
+    s = malloc((size_t)n * sizeof *s);
+    if (s == NULL) {
+        err_printf(errmsg, "out of memory decoding %u session records", n);
+        return WR_NOMEM;
+    }
+    for (uint32_t i = 0; i < n; i++) {
+        const uint8_t *r = p + (size_t)i * SESSION_RECORD_SIZE;
+        s[i].client_id = get_le64(r);
+        s[i].seq = get_le64(r + 8);
+        s[i].changes = (int64_t)get_le64(r + 16);
+        s[i].last_insert_id = (int64_t)get_le64(r + 24);
+    }
+    rv = check_sessions(s, n, WR_CORRUPT, errmsg);
+    if (rv != 0) {
+        free(s);
+        return rv;
+    }
+    out->records = s;
+    out->sessions = s;
+    out->n_sessions = n;
+    return 0;
+}
+
+static int decode_sessions(const uint8_t *body,
+                           uint32_t body_len,
+                           struct command_decoded *out,
+                           char *errmsg)
+{
+    struct cursor c = {body, body_len};
+    const uint8_t *fixed;
+    int rv;
+
+    fixed = take(&c, SESSIONS_FIXED_SIZE, "sessions header needs", errmsg);
+    if (fixed == NULL) {
+        return WR_CORRUPT;
+    }
+    if (get_le16(fixed + 2) != 0 || get_le32(fixed + 4) != 0) {
+        err_printf(errmsg, "sessions header reserved field is not zero");
+        return WR_CORRUPT;
+    }
+    rv = take_name(&c, get_le16(fixed), out, errmsg);
+    if (rv != 0) {
+        return rv;
+    }
+    rv = take_sessions(&c, out, errmsg);
+    if (rv != 0) {
+        return rv;
+    }
+    out->type = COMMAND_SESSIONS;
+    return 0;
+}
+
 static int decode_frames(const uint8_t *body,
                          uint32_t body_len,
                          bool compressed,
+                         bool with_sessions,
                          struct command_decoded *out,
                          char *errmsg)
 {
     struct cursor c = {body, body_len};
     const uint8_t *fixed;
-    const uint8_t *name;
     const uint8_t *nos;
     const uint8_t *payload_hdr;
     const uint8_t *payload;
@@ -481,18 +751,9 @@ static int decode_frames(const uint8_t *body,
         err_printf(errmsg, "frames header reserved field is not zero");
         return WR_CORRUPT;
     }
-
-    name = take(&c, pad8(name_len), "database name needs", errmsg);
-    if (name == NULL) {
-        return WR_CORRUPT;
-    }
-    if (memchr(name, '\0', name_len) != NULL) {
-        err_printf(errmsg, "database name contains a NUL byte");
-        return WR_CORRUPT;
-    }
-    if (!all_zero(name + name_len, (size_t)pad8(name_len) - name_len)) {
-        err_printf(errmsg, "database name padding is not zero");
-        return WR_CORRUPT;
+    rv = take_name(&c, name_len, out, errmsg);
+    if (rv != 0) {
+        return rv;
     }
 
     /* This take() bounds n_pages by the buffer's size, which is what keeps
@@ -530,6 +791,33 @@ static int decode_frames(const uint8_t *body,
     payload = take(&c, stored, "payload needs", errmsg);
     if (payload == NULL) {
         return WR_CORRUPT;
+    }
+    if (with_sessions) {
+        size_t pad = (size_t)pad8(stored) - stored;
+        const uint8_t *zeros = take(&c, pad, "payload padding needs", errmsg);
+        if (zeros == NULL) {
+            return WR_CORRUPT;
+        }
+        if (!all_zero(zeros, pad)) {
+            err_printf(errmsg, "payload padding is not zero");
+            return WR_CORRUPT;
+        }
+        /* Allocates out->records, which command_decode() frees if a later
+         * check fails. */
+        rv = take_sessions(&c, out, errmsg);
+        if (rv != 0) {
+            return rv;
+        }
+        if (frames_raw_size(name_len, n_pages, page_size) +
+                sessions_size(out->n_sessions) >
+            COMMAND_SIZE_MAX) {
+            err_printf(errmsg,
+                       "%u pages of %u bytes and %u session records are over "
+                       "the command size limit of %llu bytes",
+                       n_pages, page_size, out->n_sessions,
+                       (unsigned long long)COMMAND_SIZE_MAX);
+            return WR_CORRUPT;
+        }
     }
     if (c.left != 0) {
         err_printf(errmsg, "%llu stray bytes after the payload",
@@ -577,8 +865,6 @@ static int decode_frames(const uint8_t *body,
         payload = scratch + nos_size;
     }
 
-    memcpy(out->db_name, name, name_len);
-    out->db_name[name_len] = '\0';
     out->type = COMMAND_FRAMES;
     out->scratch = scratch;
     out->frames.tx_id = tx_id;
@@ -589,6 +875,8 @@ static int decode_frames(const uint8_t *body,
     out->frames.page_nos = page_nos;
     out->frames.page_ptrs = NULL;
     out->frames.pages = payload;
+    out->frames.n_sessions = out->n_sessions;
+    out->frames.sessions = out->sessions;
     return 0;
 
 err_after_alloc:
@@ -630,14 +918,19 @@ int command_decode(const void *buf,
         return WR_UNSUPPORTED;
     }
     type = p[5];
-    if (type != COMMAND_FRAMES) {
+    if (type != COMMAND_FRAMES && type != COMMAND_SESSIONS) {
         err_printf(errmsg, "unknown command type %u", type);
         return WR_UNSUPPORTED;
     }
     flags = get_le16(p + 6);
-    if ((flags & ~FLAG_LZ4) != 0) {
+    if ((flags & ~(FLAG_LZ4 | FLAG_SESSIONS)) != 0) {
         err_printf(errmsg, "unknown command flags 0x%04x", (unsigned)flags);
         return WR_UNSUPPORTED;
+    }
+    if (type == COMMAND_SESSIONS && flags != 0) {
+        err_printf(errmsg, "flags 0x%04x on a SESSIONS command",
+                   (unsigned)flags);
+        return WR_CORRUPT;
     }
     if (get_le64(p + 16) != 0) {
         err_printf(errmsg, "header reserved field is not zero");
@@ -670,11 +963,17 @@ int command_decode(const void *buf,
         return WR_CORRUPT;
     }
 
-    rv = decode_frames(p + COMMAND_HEADER_SIZE, body_len,
-                       (flags & FLAG_LZ4) != 0, out, errmsg);
+    if (type == COMMAND_SESSIONS) {
+        rv = decode_sessions(p + COMMAND_HEADER_SIZE, body_len, out, errmsg);
+    } else {
+        rv = decode_frames(p + COMMAND_HEADER_SIZE, body_len,
+                           (flags & FLAG_LZ4) != 0,
+                           (flags & FLAG_SESSIONS) != 0, out, errmsg);
+    }
     if (rv != 0) {
-        /* decode_frames() fills @out only on success; keep it zeroed so a
-         * caller's unconditional close stays harmless. */
+        /* The decoders own nothing but the session records on error; keep
+         * @out zeroed so a caller's unconditional close stays harmless. */
+        free(out->records);
         memset(out, 0, sizeof *out);
     }
     return rv;
@@ -683,5 +982,6 @@ int command_decode(const void *buf,
 void command_decoded_close(struct command_decoded *d)
 {
     free(d->scratch);
+    free(d->records);
     memset(d, 0, sizeof *d);
 }

@@ -9,8 +9,10 @@
  *
  *   0  u32  magic "WRCM" (0x4d435257 read little-endian)
  *   4  u8   format version, 1
- *   5  u8   type: 1 = FRAMES
- *   6  u16  flags: bit 0 = the page payload is LZ4-compressed
+ *   5  u8   type: 1 = FRAMES, 2 = SESSIONS
+ *   6  u16  flags: bit 0 = the page payload is LZ4-compressed (FRAMES only),
+ *                  bit 1 = session records follow the payload (FRAMES only);
+ *                  a SESSIONS command has no flag set
  *   8  u32  body length in bytes (everything after the header, before padding)
  *  12  u32  CRC-32C of the body
  *  16  u64  reserved, zero
@@ -33,6 +35,30 @@
  *   .  S bytes of payload: the N pages in page-number order, N × page size
  *      bytes, either raw (S = N × page size) or one LZ4 block that
  *      decompresses to exactly that many bytes
+ *   .  only when flag bit 1 is set: zero padding of the payload to a
+ *      multiple of 8, then the session records (below), at least one
+ *
+ * SESSIONS body: the session records of a batch that changed no page, so
+ * that its clients' retries are recognised all the same (ARCHITECTURE.md
+ * section 2, "Exactly-once writes").
+ *
+ *   0  u16  database name length L (1..WR_DB_NAME_MAX)
+ *   2  u16  reserved, zero
+ *   4  u32  reserved, zero
+ *   8  L bytes of name, zero-padded to a multiple of 8
+ *   .  the session records (below), at least one
+ *
+ * Session records, in both bodies:
+ *
+ *   0  u32  number of records R (1..COMMAND_SESSIONS_MAX)
+ *   4  u32  reserved, zero
+ *   8  R × 32 bytes, client ids strictly increasing:
+ *        0  u64  client id (not 0)
+ *        8  u64  sequence number (not 0): the client's latest write
+ *       16  i64  rows that write changed
+ *       24  i64  its last insert rowid
+ *
+ * The body ends exactly where the last record ends.
  *
  * Decoders check every field and length against the buffer before they touch
  * the data and refuse anything malformed with WR_CORRUPT and a message that
@@ -50,7 +76,19 @@
 #define COMMAND_HEADER_SIZE 24
 #define WR_DB_NAME_MAX 255
 
-enum command_type { COMMAND_FRAMES = 1 };
+/* Most session records in one command: far above any batch size. */
+#define COMMAND_SESSIONS_MAX 65536
+
+enum command_type { COMMAND_FRAMES = 1, COMMAND_SESSIONS = 2 };
+
+/* One client's latest write, recorded with the write (exactly-once
+ * sessions, fsm.h). */
+struct command_session {
+    uint64_t client_id;
+    uint64_t seq;
+    int64_t changes;
+    int64_t last_insert_id;
+};
 
 /* The pages of one transaction. Either form of the payload may be used by the
  * encoder: @pages (N contiguous pages) or @page_ptrs (N separate pages). */
@@ -63,11 +101,15 @@ struct command_frames {
     const uint32_t *page_nos; /* N page numbers, strictly increasing. */
     const void *const *page_ptrs; /* Encoder input: N pointers to pages. */
     const void *pages;        /* Decoder output: N × page_size bytes. */
+    /* Session records written with the pages (0 and NULL: none). */
+    uint32_t n_sessions;
+    const struct command_session *sessions;
 };
 
 /* Encode @frames into a newly malloc'ed buffer whose length is a multiple of
- * 8. When @compress is true the payload is LZ4-compressed if that makes it
- * smaller. On success *@buf and *@len are set and ownership of *@buf passes to
+ * 8, with its session records when n_sessions > 0 (client ids strictly
+ * increasing, at most COMMAND_SESSIONS_MAX). When @compress is true the
+ * payload is LZ4-compressed if that makes it smaller. On success *@buf and *@len are set and ownership of *@buf passes to
  * the caller (free it with free()). Returns 0, WR_NOMEM, WR_INVALID (bad
  * input, with @errmsg set) or WR_TOOBIG. */
 int command_frames_encode(const struct command_frames *frames,
@@ -76,13 +118,29 @@ int command_frames_encode(const struct command_frames *frames,
                           size_t *len,
                           char *errmsg);
 
+/* Encode a SESSIONS command for database @db_name carrying @n (1 ≤ n ≤
+ * COMMAND_SESSIONS_MAX) records, client ids strictly increasing. Ownership
+ * as for command_frames_encode(). Returns 0, WR_NOMEM or WR_INVALID (with
+ * @errmsg set). */
+int command_sessions_encode(const char *db_name,
+                            const struct command_session *sessions,
+                            uint32_t n,
+                            void **buf,
+                            size_t *len,
+                            char *errmsg);
+
 /* A decoded command. It may point into the buffer it was decoded from, so it
- * is valid until that buffer is released and until command_decoded_close(). */
+ * is valid until that buffer is released and until command_decoded_close().
+ * Whatever the type, db_name names the database and sessions/n_sessions are
+ * the session records (frames.sessions too, for a FRAMES command). */
 struct command_decoded {
     int type;
     struct command_frames frames; /* When type == COMMAND_FRAMES. */
     char db_name[WR_DB_NAME_MAX + 1];
-    void *scratch; /* Decompressed payload; owned. */
+    uint32_t n_sessions;
+    const struct command_session *sessions; /* Host order; in records. */
+    void *scratch; /* Page numbers and decompressed payload; owned. */
+    void *records; /* Session records; owned. */
 };
 
 /* Decode @len bytes at @buf. No reference to @buf is kept beyond what the

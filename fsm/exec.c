@@ -24,6 +24,15 @@
  * that rolls back the whole transaction (INSERT OR ROLLBACK, RAISE(ROLLBACK)
  * in a trigger) fails on its own and the batch is run again without it.
  *
+ * Sessions (exec.h). Before the first round, the requests that carry a
+ * session are sorted by client (then by position) and checked against the
+ * applied session table and against each other; those that must not run
+ * (duplicates, old or repeated sequence numbers) are settled then and
+ * skipped like a request that rolled the transaction back. After the
+ * transaction, the last request of each client that succeeded gives that
+ * client's record, and the records, in client order, go to
+ * fsm_poll_sessions() with the pages.
+ *
  * An authorizer keeps client SQL away from what the executor owns:
  * transaction control (each request already is a savepoint; interactive
  * transactions are a later feature), ATTACH/DETACH (every database is
@@ -233,6 +242,7 @@ static void req_reset(struct exec_req *req)
     req->last_insert_id = 0;
     memset(&req->rows, 0, sizeof req->rows);
     req->bookmark = 0;
+    req->duplicate = false;
     req->next_ = NULL;
 }
 
@@ -634,7 +644,7 @@ static int run_batch(struct exec *e,
     bool any_ok = false;
     int rv;
 
-    if (n == 1 && exec_is_vacuum(reqs[0]->sql)) {
+    if (n == 1 && !skip[0] && exec_is_vacuum(reqs[0]->sql)) {
         /* VACUUM cannot run inside a transaction; alone in its batch it
          * commits (or fails) on its own, and is captured like any other. */
         e->vacuuming = true;
@@ -850,13 +860,16 @@ bool exec_busy(struct exec *e, const char *db)
 static int capture_and_propose(struct exec *e,
                                struct batch *b,
                                unsigned n,
+                               const struct command_session *sessions,
+                               unsigned n_sessions,
                                char *errmsg)
 {
     void *cmd = NULL;
     size_t len = 0;
     int rv;
 
-    rv = fsm_poll(b->db, &cmd, &len, &b->tx_id, errmsg);
+    rv = fsm_poll_sessions(b->db, sessions, n_sessions, &cmd, &len,
+                           &b->tx_id, errmsg);
     if (rv != 0) {
         err_wrap(errmsg, "capture the transaction");
         return rv;
@@ -865,7 +878,10 @@ static int capture_and_propose(struct exec *e,
      * the callback at once would still find the batch consistent. */
     batch_link(e, b);
     log_debug("executor: propose %s of %u request%s on \"%s\"",
-              cmd != NULL ? "a transaction" : "a barrier", n,
+              cmd == NULL          ? "a barrier"
+              : b->tx_id == 0      ? "session records"
+                                   : "a transaction",
+              n,
               n == 1 ? "" : "s", fsm_db_name(b->db));
     rv = e->p->propose(e->p, cmd, len, proposal_cb, b);
     if (rv != 0) {
@@ -932,6 +948,109 @@ static int check_reqs(struct exec_req **reqs, unsigned n, char *errmsg)
     return 0;
 }
 
+/* For sorting the requests that carry a session: by client, then by
+ * position in the batch. */
+struct session_ref {
+    uint64_t client_id;
+    unsigned i;
+};
+
+static int session_ref_cmp(const void *pa, const void *pb)
+{
+    const struct session_ref *a = pa;
+    const struct session_ref *b = pb;
+
+    if (a->client_id != b->client_id) {
+        return a->client_id < b->client_id ? -1 : 1;
+    }
+    return a->i < b->i ? -1 : a->i > b->i;
+}
+
+/* Settle, before anything runs, each request whose session says it must
+ * not run (exec.h), and mark it in @skip. @refs (@n_refs, sorted) are the
+ * requests with a client id. */
+static void sessions_check(struct fsm_db *db,
+                           struct exec_req **reqs,
+                           const struct session_ref *refs,
+                           unsigned n_refs,
+                           bool *skip)
+{
+    struct command_session rec = {0};
+    bool known = false;
+    uint64_t in_batch = 0; /* Highest seq of this client set to run. */
+    char msg[WR_ERRMSG_SIZE];
+
+    for (unsigned k = 0; k < n_refs; k++) {
+        struct exec_req *req = reqs[refs[k].i];
+
+        if (k == 0 || refs[k].client_id != refs[k - 1].client_id) {
+            known = fsm_session_get(db, refs[k].client_id, &rec);
+            in_batch = 0;
+        }
+        if (req->seq == 0) {
+            err_printf(msg, "a write of client %llu needs a sequence number "
+                       "of at least 1",
+                       (unsigned long long)req->client_id);
+            req_fail(req, WR_INVALID, 0, true, msg);
+        } else if (in_batch != 0 && req->seq == in_batch) {
+            err_printf(msg, "a write with sequence number %llu of client "
+                       "%llu is already in flight in this batch, retry",
+                       (unsigned long long)req->seq,
+                       (unsigned long long)req->client_id);
+            req_fail(req, WR_BUSY, 0, true, msg);
+        } else if (in_batch != 0 && req->seq < in_batch) {
+            err_printf(msg, "sequence number %llu is older than client "
+                       "%llu's last write %llu (in flight)",
+                       (unsigned long long)req->seq,
+                       (unsigned long long)req->client_id,
+                       (unsigned long long)in_batch);
+            req_fail(req, WR_INVALID, 0, true, msg);
+        } else if (known && req->seq == rec.seq) {
+            req->duplicate = true;
+            req->changes = rec.changes;
+            req->last_insert_id = rec.last_insert_id;
+        } else if (known && req->seq < rec.seq) {
+            err_printf(msg, "sequence number %llu is older than client "
+                       "%llu's last write %llu",
+                       (unsigned long long)req->seq,
+                       (unsigned long long)req->client_id,
+                       (unsigned long long)rec.seq);
+            req_fail(req, WR_INVALID, 0, true, msg);
+        } else {
+            in_batch = req->seq;
+            continue;
+        }
+        skip[refs[k].i] = true;
+    }
+}
+
+/* The records the batch's command carries: per client, its last request
+ * that ran and succeeded. Returns how many were written to @out. */
+static unsigned sessions_collect(struct exec_req **reqs,
+                                 const struct session_ref *refs,
+                                 unsigned n_refs,
+                                 struct command_session *out)
+{
+    unsigned n = 0;
+
+    for (unsigned k = 0; k < n_refs; k++) {
+        const struct exec_req *req = reqs[refs[k].i];
+
+        if (req->status != 0 || req->duplicate) {
+            continue;
+        }
+        if (n > 0 && out[n - 1].client_id == req->client_id) {
+            n--; /* A later write of the same client replaces it. */
+        }
+        out[n].client_id = req->client_id;
+        out[n].seq = req->seq;
+        out[n].changes = req->changes;
+        out[n].last_insert_id = req->last_insert_id;
+        n++;
+    }
+    return n;
+}
+
 int exec_write(struct exec *e,
                const char *name,
                struct exec_req **reqs,
@@ -942,6 +1061,10 @@ int exec_write(struct exec *e,
     sqlite3 *conn;
     struct batch *b;
     bool *skip;
+    struct session_ref *refs = NULL;
+    struct command_session *records = NULL;
+    unsigned n_refs = 0;
+    unsigned n_records = 0;
     unsigned killer = 0;
     int rv;
 
@@ -973,6 +1096,25 @@ int exec_write(struct exec *e,
     }
     for (unsigned i = 0; i < n; i++) {
         req_reset(reqs[i]);
+        n_refs += reqs[i]->client_id != 0;
+    }
+    if (n_refs > 0) {
+        refs = calloc(n_refs, sizeof *refs);
+        records = calloc(n_refs, sizeof *records);
+        if (refs == NULL || records == NULL) {
+            err_printf(errmsg, "out of memory");
+            rv = WR_NOMEM;
+            goto err_after_alloc;
+        }
+        for (unsigned i = 0, k = 0; i < n; i++) {
+            if (reqs[i]->client_id != 0) {
+                refs[k].client_id = reqs[i]->client_id;
+                refs[k].i = i;
+                k++;
+            }
+        }
+        qsort(refs, n_refs, sizeof *refs, session_ref_cmp);
+        sessions_check(db, reqs, refs, n_refs, skip);
     }
 
     sqlite3_set_authorizer(conn, authorize_cb, e);
@@ -996,10 +1138,13 @@ int exec_write(struct exec *e,
     }
     b->db = db;
     b->reqs = reqs[0];
-    rv = capture_and_propose(e, b, n, errmsg);
+    n_records = sessions_collect(reqs, refs, n_refs, records);
+    rv = capture_and_propose(e, b, n, records, n_records, errmsg);
     if (rv != 0) {
         goto err_after_alloc;
     }
+    free(records);
+    free(refs);
     free(skip);
     return 0;
 
@@ -1009,6 +1154,8 @@ err_after_alloc:
         rows_clear(&reqs[i]->rows);
         req_reset(reqs[i]);
     }
+    free(records);
+    free(refs);
     free(skip);
     free(b);
     assert(rv != 0);
@@ -1259,7 +1406,7 @@ int exec_tx_commit(struct exec_tx *tx, struct exec_req *req, char *errmsg)
     tx_unlink(tx);
     free(tx);
     tx = NULL;
-    rv = capture_and_propose(e, b, 1, errmsg);
+    rv = capture_and_propose(e, b, 1, NULL, 0, errmsg);
     if (rv == 0) {
         return 0;
     }

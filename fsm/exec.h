@@ -11,9 +11,35 @@
  * one completed (exec_busy() says so), so each batch sees the one before it.
  *
  * A batch whose requests changed no page still goes through the log (a
- * barrier), so its results are as linearizable as any write. VACUUM cannot
+ * barrier, or a SESSIONS command when it records sessions, below), so its
+ * results are as linearizable as any write. VACUUM cannot
  * run inside a transaction: it must be the only request of its batch, and
  * then runs on its own.
+ *
+ * Exactly-once writes (ARCHITECTURE.md section 2). A write request may carry
+ * a session: a client id and a sequence number that the client raises for
+ * each new write and keeps for retries of the same write. Before running a
+ * batch the executor looks each such request up in its database's session
+ * table (fsm.h), which is complete then because the previous batch on the
+ * database has been applied:
+ *   - the same sequence number as the client's recorded write: the write
+ *     already committed; the request is not run and succeeds with the
+ *     recorded changes and last insert id, duplicate set, and the bookmark
+ *     of this batch (which is after the recorded write);
+ *   - a lower one: refused, definite (WR_INVALID);
+ *   - a higher one, or an unknown client: run, and if it succeeds its
+ *     result is recorded in the batch's own command, so the record commits
+ *     with the write or not at all. A batch that changed no page but
+ *     records sessions proposes a SESSIONS command instead of a barrier.
+ * A request that fails on its own error is not recorded: the client may
+ * retry it with the same sequence number. Two requests of one client in one
+ * batch: a later one with a higher sequence number runs too (the last that
+ * succeeds is recorded); one with the same number is refused as in flight
+ * (WR_BUSY, definite: retry it), one with a lower number as old.
+ * Rows are not recorded: the duplicate of a request whose statement
+ * returned rows (RETURNING) returns none, so sessions belong on requests
+ * whose answer is changes and last insert id. exec_read() and interactive
+ * transactions ignore sessions.
  *
  * Everything runs on the node's event-loop thread.
  */
@@ -61,6 +87,8 @@ struct exec_req {
     const struct value *params;  /* Bound to the first statement. */
     unsigned n_params;
     exec_req_cb cb;
+    uint64_t client_id;          /* Session (above); 0: none. */
+    uint64_t seq;                /* At least 1 when client_id is not 0. */
     /* Output. */
     int status;        /* 0, WR_SQL, WR_LEADERSHIP_LOST, WR_NOTLEADER, ... */
     int sqlite_code;   /* Extended SQLite code when status is WR_SQL. */
@@ -72,6 +100,9 @@ struct exec_req {
                                rows (a SELECT, or RETURNING), with its
                                column names even if it produced none. */
     uint64_t bookmark;      /* Raft index at which the effect is visible. */
+    bool duplicate;         /* A retry of a write that already committed:
+                               not run again; changes and last_insert_id
+                               are the recorded ones, rows are empty. */
     /* Private. */
     struct exec_req *next_;
 };

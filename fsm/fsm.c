@@ -7,14 +7,31 @@
  * integers little-endian:
  *
  *   header, 24 bytes:
- *     0 u32 magic "WRSN" (0x4e535257)   4 u32 format version, 1
+ *     0 u32 magic "WRSN" (0x4e535257)   4 u32 format version, 2
  *     8 u32 number of databases D      12 u32 page size (4096)
  *    16 u64 reserved, zero
  *   then for each of the D databases:
  *     0 u32 number of pages N           4 u32 CRC-32C of the N pages
- *     8 u16 name length L              10 u16 reserved  12 u32 reserved
- *    16 L bytes of name, zero-padded to a multiple of 8
+ *     8 u16 name length L              10 u16 reserved
+ *    12 u32 number of session records S (at most 2^24)
+ *    16 u64 commands applied to the database (the sessions' clock)
+ *    24 u32 CRC-32C of the S session records   28 u32 reserved
+ *    32 L bytes of name, zero-padded to a multiple of 8
+ *     .  S session records of 40 bytes, least recently written first:
+ *          0 u64 client id (not 0, each once)   8 u64 sequence number (not 0)
+ *         16 i64 changes                       24 i64 last insert rowid
+ *         32 u64 clock value when last written
  *     .  N pages of page-size bytes: the database as of the applied index
+ *
+ * Version 1 (no session fields; a 16-byte database header) is refused: a
+ * node restoring it would forget every client and run retries twice.
+ *
+ * The session table of a database (fsm.h) is a hash of clients over an
+ * array, with the clients also on a list from least to most recently
+ * written. The array only grows, up to sessions_max; past that a new client
+ * takes the slot of the least recently written one. Room for a command's
+ * records is reserved before its pages are applied, so once the pages are
+ * in, recording the sessions cannot fail: both happen or neither.
  *
  * The pages of a database come from its main file where the committed WAL
  * does not hold a newer version. The main file is mapped, not copied, and
@@ -25,6 +42,7 @@
  */
 #include "fsm.h"
 
+#include <assert.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -44,9 +62,34 @@
 #include "vfs.h"
 
 #define SNAPSHOT_MAGIC 0x4e535257u
-#define SNAPSHOT_VERSION 1
+#define SNAPSHOT_VERSION 2
 #define SNAPSHOT_HEADER_SIZE 24
-#define SNAPSHOT_DB_HEADER_SIZE 16
+#define SNAPSHOT_DB_HEADER_SIZE 32
+#define SNAPSHOT_SESSION_SIZE 40
+#define SNAPSHOT_SESSIONS_MAX (1u << 24)
+
+#define NONE UINT32_MAX
+
+/* One client of a session table. */
+struct session {
+    struct command_session rec;
+    uint64_t written_at; /* The table's clock when last written. */
+    uint32_t hnext;      /* Next in the hash chain. */
+    uint32_t older;      /* Neighbours on the recency list. */
+    uint32_t newer;
+};
+
+/* The session table of one database (top of this file). */
+struct sessions {
+    struct session *v;
+    uint32_t n;
+    uint32_t cap;
+    uint32_t *buckets; /* n_buckets heads, a power of two, >= cap. */
+    uint32_t n_buckets;
+    uint32_t oldest;
+    uint32_t newest;
+    uint64_t clock; /* Commands applied to the database. */
+};
 #define DEFAULT_CHECKPOINT_THRESHOLD 1000
 
 struct fsm_db {
@@ -59,6 +102,7 @@ struct fsm_db {
     uint64_t generation; /* Bumped when connections go (fsm.h). */
     struct vfs_db *vdb; /* Set once a connection opened the file. */
     bool exists;        /* False after a restore that did not include it. */
+    struct sessions sessions;
 };
 
 /* What a snapshot being written by libraft holds on to. */
@@ -85,6 +129,158 @@ struct fsm {
 };
 
 static unsigned vfs_counter;
+
+/* ---------------------------------------------------------------------- */
+/* Session tables. */
+
+static void sessions_init(struct sessions *t)
+{
+    memset(t, 0, sizeof *t);
+    t->oldest = NONE;
+    t->newest = NONE;
+}
+
+static void sessions_close(struct sessions *t)
+{
+    free(t->v);
+    free(t->buckets);
+    sessions_init(t);
+}
+
+static uint32_t sessions_bucket(const struct sessions *t, uint64_t id)
+{
+    uint64_t h = id * 0x9e3779b97f4a7c15ULL;
+    return (uint32_t)(h ^ (h >> 32)) & (t->n_buckets - 1);
+}
+
+static uint32_t sessions_find(const struct sessions *t, uint64_t id)
+{
+    if (t->n == 0) {
+        return NONE;
+    }
+    for (uint32_t i = t->buckets[sessions_bucket(t, id)]; i != NONE;
+         i = t->v[i].hnext) {
+        if (t->v[i].rec.client_id == id) {
+            return i;
+        }
+    }
+    return NONE;
+}
+
+/* Make room so that @extra more clients can be put without allocating,
+ * the table never holding more than @max. */
+static int sessions_reserve(struct sessions *t, uint32_t extra, uint32_t max)
+{
+    uint64_t want = (uint64_t)t->n + extra;
+    uint32_t n_buckets;
+    uint32_t *buckets;
+    struct session *v;
+
+    if (want > max) {
+        want = max;
+    }
+    if (want <= t->cap) {
+        return 0;
+    }
+    if (want < 2 * (uint64_t)t->cap) {
+        want = 2 * (uint64_t)t->cap < max ? 2 * (uint64_t)t->cap : max;
+    }
+    v = realloc(t->v, (size_t)want * sizeof *v);
+    if (v == NULL) {
+        return WR_NOMEM;
+    }
+    t->v = v; /* Larger but not yet counted in cap: harmless. */
+    n_buckets = t->n_buckets == 0 ? 16 : t->n_buckets;
+    while (n_buckets < want) {
+        n_buckets *= 2;
+    }
+    if (n_buckets == t->n_buckets) {
+        t->cap = (uint32_t)want;
+        return 0;
+    }
+    buckets = malloc((size_t)n_buckets * sizeof *buckets);
+    if (buckets == NULL) {
+        return WR_NOMEM;
+    }
+    t->cap = (uint32_t)want;
+    free(t->buckets);
+    t->buckets = buckets;
+    t->n_buckets = n_buckets;
+    for (uint32_t b = 0; b < n_buckets; b++) {
+        buckets[b] = NONE;
+    }
+    for (uint32_t i = 0; i < t->n; i++) {
+        uint32_t b = sessions_bucket(t, t->v[i].rec.client_id);
+        t->v[i].hnext = buckets[b];
+        buckets[b] = i;
+    }
+    return 0;
+}
+
+static void sessions_unlink(struct sessions *t, uint32_t i)
+{
+    struct session *s = &t->v[i];
+    uint32_t *pp = &t->buckets[sessions_bucket(t, s->rec.client_id)];
+
+    while (*pp != i) {
+        pp = &t->v[*pp].hnext;
+    }
+    *pp = s->hnext;
+    if (s->older != NONE) {
+        t->v[s->older].newer = s->newer;
+    } else {
+        t->oldest = s->newer;
+    }
+    if (s->newer != NONE) {
+        t->v[s->newer].older = s->older;
+    } else {
+        t->newest = s->older;
+    }
+}
+
+/* Record @rec, written at clock value @at, as the most recent write. Room
+ * was reserved with sessions_reserve(t, .., @max) for a new client. */
+static void sessions_put(struct sessions *t,
+                         const struct command_session *rec,
+                         uint64_t at,
+                         uint32_t max)
+{
+    uint32_t i = sessions_find(t, rec->client_id);
+    uint32_t b;
+
+    if (i != NONE) {
+        sessions_unlink(t, i);
+    } else if (t->n < max) {
+        assert(t->n < t->cap);
+        i = t->n++;
+    } else {
+        /* Full: forget the client written least recently. */
+        i = t->oldest;
+        sessions_unlink(t, i);
+    }
+    t->v[i].rec = *rec;
+    t->v[i].written_at = at;
+    b = sessions_bucket(t, rec->client_id);
+    t->v[i].hnext = t->buckets[b];
+    t->buckets[b] = i;
+    t->v[i].older = t->newest;
+    t->v[i].newer = NONE;
+    if (t->newest != NONE) {
+        t->v[t->newest].newer = i;
+    } else {
+        t->oldest = i;
+    }
+    t->newest = i;
+}
+
+static uint32_t sessions_max(const struct fsm *f)
+{
+    unsigned max = f->config.sessions_max;
+    if (max == 0) {
+        return FSM_SESSIONS_MAX;
+    }
+    return max < SNAPSHOT_SESSIONS_MAX ? max : SNAPSHOT_SESSIONS_MAX;
+}
 
 static size_t pad8(size_t n)
 {
@@ -206,6 +402,7 @@ void fsm_destroy(struct fsm *f)
             vfs_abort_any(db->vdb);
         }
         db_close_conn(db);
+        sessions_close(&db->sessions);
         free(db->name);
         free(db->path);
         free(db);
@@ -327,6 +524,7 @@ int fsm_db_open(struct fsm *f, const char *name, struct fsm_db **out,
             return WR_NOMEM;
         }
         db->fsm = f;
+        sessions_init(&db->sessions);
         db->name = strdup(name);
         db->path = malloc(strlen(f->dir) + strlen(name) + 2);
         if (db->name == NULL || db->path == NULL) {
@@ -405,8 +603,40 @@ bool fsm_db_pending(const struct fsm_db *db)
     return db->vdb != NULL && vfs_pending(db->vdb);
 }
 
+bool fsm_session_get(const struct fsm_db *db, uint64_t client_id,
+                     struct command_session *out)
+{
+    uint32_t i = sessions_find(&db->sessions, client_id);
+    if (i == NONE) {
+        return false;
+    }
+    *out = db->sessions.v[i].rec;
+    return true;
+}
+
+unsigned fsm_session_count(const struct fsm_db *db)
+{
+    return db->sessions.n;
+}
+
+uint64_t fsm_db_applied_commands(const struct fsm_db *db)
+{
+    return db->sessions.clock;
+}
+
 int fsm_poll(struct fsm_db *db, void **cmd, size_t *len, uint64_t *tx_id,
              char *errmsg)
+{
+    return fsm_poll_sessions(db, NULL, 0, cmd, len, tx_id, errmsg);
+}
+
+int fsm_poll_sessions(struct fsm_db *db,
+                      const struct command_session *sessions,
+                      unsigned n,
+                      void **cmd,
+                      size_t *len,
+                      uint64_t *tx_id,
+                      char *errmsg)
 {
     struct vfs_tx tx;
     struct command_frames frames;
@@ -415,12 +645,19 @@ int fsm_poll(struct fsm_db *db, void **cmd, size_t *len, uint64_t *tx_id,
     *cmd = NULL;
     *len = 0;
     *tx_id = 0;
-    if (db->vdb == NULL) {
-        return 0;
-    }
-    rv = vfs_poll(db->vdb, &tx);
+    rv = db->vdb != NULL ? vfs_poll(db->vdb, &tx) : WR_NOTFOUND;
     if (rv == WR_NOTFOUND) {
-        return 0; /* The transaction changed no page. */
+        /* The transaction changed no page: only its sessions, if any, go
+         * through the log. */
+        if (n == 0) {
+            return 0;
+        }
+        rv = command_sessions_encode(db->name, sessions, (uint32_t)n, cmd,
+                                     len, errmsg);
+        if (rv != 0) {
+            err_wrap(errmsg, "encode %s", db->name);
+        }
+        return rv;
     }
     if (rv != 0) {
         err_printf(errmsg, "poll %s: %s", db->name, err_str(rv));
@@ -435,6 +672,8 @@ int fsm_poll(struct fsm_db *db, void **cmd, size_t *len, uint64_t *tx_id,
         .db_name = db->name,
         .page_nos = tx.page_nos,
         .page_ptrs = tx.pages,
+        .n_sessions = (uint32_t)n,
+        .sessions = sessions,
     };
     rv = command_frames_encode(&frames, db->fsm->config.compress, cmd, len,
                                errmsg);
@@ -503,19 +742,34 @@ int fsm_apply(struct fsm *f, const void *buf, size_t len, char *errmsg)
         err_wrap(errmsg, "apply: decode");
         return rv;
     }
-    if (cmd.frames.page_size != VFS_PAGE_SIZE) {
+    if (cmd.type == COMMAND_FRAMES && cmd.frames.page_size != VFS_PAGE_SIZE) {
         err_printf(errmsg, "apply: page size %u, this node uses %u",
                    cmd.frames.page_size, VFS_PAGE_SIZE);
         rv = WR_CORRUPT;
         goto out;
     }
-    rv = fsm_db_open(f, cmd.frames.db_name, &db, errmsg);
+    rv = fsm_db_open(f, cmd.db_name, &db, errmsg);
     if (rv != 0) {
         err_wrap(errmsg, "apply");
         rv = rv == WR_INVALID ? WR_CORRUPT : rv;
         goto out;
     }
-    if (vfs_publish(db->vdb, cmd.frames.tx_id) != 0) {
+    /* Before the pages: once they are in, the sessions must go in too. */
+    rv = sessions_reserve(&db->sessions, cmd.n_sessions, sessions_max(f));
+    if (rv != 0) {
+        err_printf(errmsg, "apply %s: session table: %s", db->name,
+                   err_str(rv));
+        goto out;
+    }
+    if (cmd.type == COMMAND_SESSIONS) {
+        /* Our own batches propose SESSIONS only with nothing pending, so a
+         * pending transaction here lost its index to another leader. */
+        if (vfs_pending(db->vdb)) {
+            log_info("fsm: %s: pending transaction dropped for a newer "
+                     "leader's entry", db->name);
+            drop_pending(db, 0, true);
+        }
+    } else if (vfs_publish(db->vdb, cmd.frames.tx_id) != 0) {
         if (vfs_pending(db->vdb)) {
             /* Ours was superseded: another leader's entry won this index. */
             log_info("fsm: %s: pending transaction dropped for a newer "
@@ -530,6 +784,11 @@ int fsm_apply(struct fsm *f, const void *buf, size_t len, char *errmsg)
                        err_str(rv));
             goto out;
         }
+    }
+    db->sessions.clock++;
+    for (uint32_t i = 0; i < cmd.n_sessions; i++) {
+        sessions_put(&db->sessions, &cmd.sessions[i], db->sessions.clock,
+                     sessions_max(f));
     }
     f->log_bytes += len;
     if (vfs_wal_frames(db->vdb) >= f->config.checkpoint_threshold) {
@@ -607,6 +866,8 @@ static int snapshot_db(struct fsm *f, struct fsm_db *db, char *errmsg)
     size_t map_len = 0;
     uint32_t crc = 0;
     size_t name_len = strlen(db->name);
+    size_t hdr_len;
+    const struct sessions *t = &db->sessions;
     int rv;
 
     rv = vfs_committed(db->vdb, &n, &wal_pages);
@@ -638,7 +899,9 @@ static int snapshot_db(struct fsm *f, struct fsm_db *db, char *errmsg)
     for (uint32_t pgno = 1; pgno <= n; pgno++) {
         n_copies += wal_pages[pgno] != NULL;
     }
-    hdr = snap_alloc(s, SNAPSHOT_DB_HEADER_SIZE + pad8(name_len));
+    hdr_len = SNAPSHOT_DB_HEADER_SIZE + pad8(name_len) +
+              (size_t)t->n * SNAPSHOT_SESSION_SIZE;
+    hdr = snap_alloc(s, hdr_len);
     copies = snap_alloc(s, (size_t)n_copies * VFS_PAGE_SIZE + 1);
     if (hdr == NULL || copies == NULL) {
         err_printf(errmsg, "snapshot %s: %s", db->name, err_str(WR_NOMEM));
@@ -646,7 +909,7 @@ static int snapshot_db(struct fsm *f, struct fsm_db *db, char *errmsg)
         goto out;
     }
     s->bufs[s->n_bufs].base = hdr;
-    s->bufs[s->n_bufs].len = SNAPSHOT_DB_HEADER_SIZE + pad8(name_len);
+    s->bufs[s->n_bufs].len = hdr_len;
     s->n_bufs++;
     for (uint32_t pgno = 1; pgno <= n; pgno++) {
         void *page;
@@ -670,7 +933,22 @@ static int snapshot_db(struct fsm *f, struct fsm_db *db, char *errmsg)
     put_le32(hdr, n);
     put_le32(hdr + 4, crc);
     put_le16(hdr + 8, (uint16_t)name_len);
+    put_le32(hdr + 12, t->n);
+    put_le64(hdr + 16, t->clock);
     memcpy(hdr + SNAPSHOT_DB_HEADER_SIZE, db->name, name_len);
+    {
+        uint8_t *recs = hdr + SNAPSHOT_DB_HEADER_SIZE + pad8(name_len);
+        uint8_t *r = recs;
+        for (uint32_t i = t->oldest; i != NONE; i = t->v[i].newer) {
+            put_le64(r, t->v[i].rec.client_id);
+            put_le64(r + 8, t->v[i].rec.seq);
+            put_le64(r + 16, (uint64_t)t->v[i].rec.changes);
+            put_le64(r + 24, (uint64_t)t->v[i].rec.last_insert_id);
+            put_le64(r + 32, t->v[i].written_at);
+            r += SNAPSHOT_SESSION_SIZE;
+        }
+        put_le32(hdr + 24, crc32c(0, recs, (size_t)(r - recs)));
+    }
 out:
     if (fd >= 0) {
         close(fd);
@@ -772,14 +1050,57 @@ struct restored {
     char name[WR_DB_NAME_MAX + 1];
     uint32_t n_pages;
     const uint8_t *pages;
+    struct sessions sessions; /* Built by restore_parse(); owned. */
 };
 
-static int restore_parse(const uint8_t *p, size_t len, struct restored **out,
-                         unsigned *n_out, char *errmsg)
+static void restored_free(struct restored *dbs, unsigned n)
+{
+    for (unsigned i = 0; i < n; i++) {
+        sessions_close(&dbs[i].sessions);
+    }
+    free(dbs);
+}
+
+/* Build the session table of @r from @n records at @p, least recently
+ * written first, checking what a table relies on. */
+static int restore_sessions(struct restored *r, const uint8_t *p, uint32_t n,
+                            uint32_t max, char *errmsg)
+{
+    struct sessions *t = &r->sessions;
+
+    if (sessions_reserve(t, n, max) != 0) {
+        err_printf(errmsg, "snapshot database %s: session table: %s",
+                   r->name, err_str(WR_NOMEM));
+        return WR_NOMEM;
+    }
+    for (uint32_t i = 0; i < n; i++, p += SNAPSHOT_SESSION_SIZE) {
+        struct command_session rec = {
+            .client_id = get_le64(p),
+            .seq = get_le64(p + 8),
+            .changes = (int64_t)get_le64(p + 16),
+            .last_insert_id = (int64_t)get_le64(p + 24),
+        };
+        uint64_t at = get_le64(p + 32);
+        if (rec.client_id == 0 || rec.seq == 0 ||
+            sessions_find(t, rec.client_id) != NONE || at > t->clock) {
+            err_printf(errmsg, "snapshot database %s: session record %u is "
+                       "invalid or repeats client %llu", r->name, i,
+                       (unsigned long long)rec.client_id);
+            return WR_CORRUPT;
+        }
+        sessions_put(t, &rec, at, max);
+    }
+    return 0;
+}
+
+static int restore_parse(const uint8_t *p, size_t len, uint32_t max,
+                         struct restored **out, unsigned *n_out,
+                         char *errmsg)
 {
     struct restored *dbs = NULL;
     uint32_t n;
     size_t off = SNAPSHOT_HEADER_SIZE;
+    int rv = WR_CORRUPT;
 
     if (len < SNAPSHOT_HEADER_SIZE || get_le32(p) != SNAPSHOT_MAGIC) {
         err_printf(errmsg, "not a walraft snapshot");
@@ -806,6 +1127,9 @@ static int restore_parse(const uint8_t *p, size_t len, struct restored **out,
         return WR_NOMEM;
     }
     for (uint32_t i = 0; i < n; i++) {
+        sessions_init(&dbs[i].sessions);
+    }
+    for (uint32_t i = 0; i < n; i++) {
         struct restored *r = &dbs[i];
         if (len - off < SNAPSHOT_DB_HEADER_SIZE) {
             err_printf(errmsg, "snapshot truncated in database %u header", i);
@@ -814,6 +1138,15 @@ static int restore_parse(const uint8_t *p, size_t len, struct restored **out,
         uint32_t pages = get_le32(p + off);
         uint32_t crc = get_le32(p + off + 4);
         size_t name_len = get_le16(p + off + 8);
+        uint32_t n_sessions = get_le32(p + off + 12);
+        uint64_t clock = get_le64(p + off + 16);
+        uint32_t sessions_crc = get_le32(p + off + 24);
+        size_t sessions_len;
+        if (get_le16(p + off + 10) != 0 || get_le32(p + off + 28) != 0) {
+            err_printf(errmsg, "snapshot database %u: reserved field is not "
+                       "zero", i);
+            goto err;
+        }
         off += SNAPSHOT_DB_HEADER_SIZE;
         if (name_len == 0 || name_len > WR_DB_NAME_MAX ||
             pad8(name_len) > len - off) {
@@ -828,6 +1161,25 @@ static int restore_parse(const uint8_t *p, size_t len, struct restored **out,
             err_printf(errmsg, "snapshot database %u: invalid name", i);
             goto err;
         }
+        if (n_sessions > SNAPSHOT_SESSIONS_MAX ||
+            (uint64_t)n_sessions * SNAPSHOT_SESSION_SIZE > len - off) {
+            err_printf(errmsg, "snapshot database %s: %u session records, "
+                       "%zu bytes left", r->name, n_sessions, len - off);
+            goto err;
+        }
+        sessions_len = (size_t)n_sessions * SNAPSHOT_SESSION_SIZE;
+        if (crc32c(0, p + off, sessions_len) != sessions_crc) {
+            err_printf(errmsg, "snapshot database %s: session records "
+                       "checksum mismatch", r->name);
+            goto err;
+        }
+        r->sessions.clock = clock;
+        rv = restore_sessions(r, p + off, n_sessions, max, errmsg);
+        if (rv != 0) {
+            goto err;
+        }
+        rv = WR_CORRUPT;
+        off += sessions_len;
         if ((uint64_t)pages * VFS_PAGE_SIZE > len - off) {
             err_printf(errmsg, "snapshot database %s: %u pages, %zu bytes "
                        "left", r->name, pages, len - off);
@@ -854,8 +1206,8 @@ static int restore_parse(const uint8_t *p, size_t len, struct restored **out,
     return 0;
 
 err:
-    free(dbs);
-    return WR_CORRUPT;
+    restored_free(dbs, n);
+    return rv;
 }
 
 /* Write @r as a new file and rename it over the database's main file. */
@@ -901,7 +1253,7 @@ int fsm_restore(struct fsm *f, const void *buf, size_t len, char *errmsg)
     unsigned n;
     int rv;
 
-    rv = restore_parse(buf, len, &dbs, &n, errmsg);
+    rv = restore_parse(buf, len, sessions_max(f), &dbs, &n, errmsg);
     if (rv != 0) {
         err_wrap(errmsg, "restore");
         return rv;
@@ -930,6 +1282,9 @@ int fsm_restore(struct fsm *f, const void *buf, size_t len, char *errmsg)
                 vfs_db_reset(db->vdb);
             }
         }
+        if (!kept) {
+            sessions_close(&db->sessions);
+        }
     }
     for (unsigned i = 0; i < n; i++) {
         struct fsm_db *db;
@@ -953,9 +1308,13 @@ int fsm_restore(struct fsm *f, const void *buf, size_t len, char *errmsg)
             err_wrap(errmsg, "restore");
             goto out;
         }
+        /* The snapshot's table replaces ours (ownership moves). */
+        sessions_close(&db->sessions);
+        db->sessions = dbs[i].sessions;
+        sessions_init(&dbs[i].sessions);
     }
     f->log_bytes = 0;
 out:
-    free(dbs);
+    restored_free(dbs, n);
     return rv;
 }

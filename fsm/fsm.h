@@ -14,6 +14,19 @@
  *   4. the command goes through Raft; fsm_apply() makes the pages visible,
  *      or fsm_abort() drops them if the entry failed.
  * Every node, the leader included, runs fsm_apply() on every committed entry.
+ *
+ * Exactly-once sessions (ARCHITECTURE.md section 2). Each database keeps a
+ * table of clients: per client id, the sequence number of its latest write
+ * and that write's result. The table changes only in fsm_apply(), from the
+ * session records a command carries with its pages (or alone, in a SESSIONS
+ * command), so it is the same on every node at every index, and snapshots
+ * carry it. The leader's executor reads it (fsm_session_get()) before it
+ * runs a batch; since a batch runs only once the previous one on its
+ * database is applied, the table then holds every write that committed.
+ * Expiry is deterministic: each database counts the commands applied to it,
+ * and when a new client would make the table exceed sessions_max, the client
+ * written least recently (by that count; ties in the order of the records
+ * of the command) is forgotten. A retry from a forgotten client runs again.
  */
 #ifndef WR_FSM_FSM_H
 #define WR_FSM_FSM_H
@@ -23,6 +36,8 @@
 #include <stdint.h>
 
 #include <sqlite3.h>
+
+#include "command.h"
 
 struct fsm;
 struct fsm_db;
@@ -44,7 +59,13 @@ struct fsm_config {
      * database is not copied after every few writes. */
     uint64_t snapshot_min_bytes;
     unsigned snapshot_ratio_percent;
+    /* Clients remembered per database; 0 means FSM_SESSIONS_MAX. Part of
+     * the replicated state machine: every node must use the same value, or
+     * their tables drift apart. */
+    unsigned sessions_max;
 };
+
+#define FSM_SESSIONS_MAX 16384
 
 /* A buffer of a snapshot; same layout as struct raft_buffer. */
 struct fsm_buf {
@@ -106,6 +127,33 @@ int fsm_poll(struct fsm_db *db,
              size_t *len,
              uint64_t *tx_id,
              char *errmsg);
+
+/* fsm_poll() for a batch that records @n session records (@sessions, client
+ * ids strictly increasing, at most COMMAND_SESSIONS_MAX; no reference kept):
+ * they go into the FRAMES command with the pages, or, when the transaction
+ * changed no page, into a SESSIONS command (*@tx_id is then 0). With @n 0
+ * this is fsm_poll(). Same returns and ownership. */
+int fsm_poll_sessions(struct fsm_db *db,
+                      const struct command_session *sessions,
+                      unsigned n,
+                      void **cmd,
+                      size_t *len,
+                      uint64_t *tx_id,
+                      char *errmsg);
+
+/* The latest write recorded on @db for client @client_id, as of the last
+ * applied command: true and *@out set, or false if the client is unknown
+ * (never seen, or forgotten). */
+bool fsm_session_get(const struct fsm_db *db,
+                     uint64_t client_id,
+                     struct command_session *out);
+
+/* Clients recorded on @db. */
+unsigned fsm_session_count(const struct fsm_db *db);
+
+/* Commands applied to @db since it was created (the sessions' clock; kept
+ * in snapshots). */
+uint64_t fsm_db_applied_commands(const struct fsm_db *db);
 
 /* The entry carrying pending transaction @tx_id failed: drop its pages. A
  * no-op if that transaction is no longer pending (it was applied, or a later

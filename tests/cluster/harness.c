@@ -851,6 +851,18 @@ struct cluster_batch *cluster_batch_start(struct cluster *c,
                                           const char *const *sqls,
                                           unsigned n)
 {
+    return cluster_batch_start_sessions(c, node, db, sqls, NULL, NULL, n);
+}
+
+struct cluster_batch *cluster_batch_start_sessions(
+    struct cluster *c,
+    unsigned node,
+    const char *db,
+    const char *const *sqls,
+    const uint64_t *client_ids,
+    const uint64_t *seqs,
+    unsigned n)
+{
     struct cluster_batch *b;
     unsigned i;
 
@@ -873,6 +885,10 @@ struct cluster_batch *cluster_batch_start(struct cluster *c,
         b->reqs[i].data = b;
         b->reqs[i].sql = b->sql[i];
         b->reqs[i].cb = batch_req_cb;
+        if (client_ids != NULL) {
+            b->reqs[i].client_id = client_ids[i];
+            b->reqs[i].seq = seqs[i];
+        }
         b->ptrs[i] = &b->reqs[i];
     }
     b->next = c->batches;

@@ -224,6 +224,17 @@ struct cluster_batch *cluster_batch_start(struct cluster *c,
                                           const char *const *sqls,
                                           unsigned n);
 
+/* cluster_batch_start() with exactly-once sessions: request i carries
+ * client id @client_ids[i] and sequence number @seqs[i] (fsm/exec.h). */
+struct cluster_batch *cluster_batch_start_sessions(
+    struct cluster *c,
+    unsigned node,
+    const char *db,
+    const char *const *sqls,
+    const uint64_t *client_ids,
+    const uint64_t *seqs,
+    unsigned n);
+
 bool cluster_batch_done(const struct cluster_batch *b);
 
 /* Step until every callback of @b fired; fails the test otherwise. */

@@ -931,21 +931,21 @@ static void decode_refuses_unknown_type(void **state)
     small_spec(&s);
     s.type = 0;
     assert_spec_refused(&s, WR_UNSUPPORTED, "unknown command type 0");
-    s.type = 2;
-    assert_spec_refused(&s, WR_UNSUPPORTED, "unknown command type 2");
+    s.type = 3;
+    assert_spec_refused(&s, WR_UNSUPPORTED, "unknown command type 3");
     s.type = 255;
     assert_spec_refused(&s, WR_UNSUPPORTED, "unknown command type 255");
 }
 
-/* Flag bits other than bit 0 are refused as unsupported. */
+/* Flag bits other than bits 0 and 1 are refused as unsupported. */
 static void decode_refuses_unknown_flags(void **state)
 {
     struct spec s;
     (void)state;
 
     small_spec(&s);
-    s.flags = 0x0002;
-    assert_spec_refused(&s, WR_UNSUPPORTED, "unknown command flags 0x0002");
+    s.flags = 0x0004;
+    assert_spec_refused(&s, WR_UNSUPPORTED, "unknown command flags 0x0004");
     s.flags = 0x8000;
     assert_spec_refused(&s, WR_UNSUPPORTED, "unknown command flags 0x8000");
 }
@@ -1305,6 +1305,310 @@ static void decode_close_is_safe_on_zeroed_struct(void **state)
     assert_null(d.scratch);
 }
 
+/*
+ * Session records (exactly-once writes).
+ */
+
+static const struct command_session three_sessions[3] = {
+    {7, 1, 1, 42},
+    {9, 12, 0, 0},
+    {0xffffffffffffff01ULL, 0xfffffffffffffff0ULL, -1, INT64_MIN},
+};
+
+static void assert_sessions_equal(const struct command_session *a,
+                                  const struct command_session *b,
+                                  uint32_t n)
+{
+    for (uint32_t i = 0; i < n; i++) {
+        assert_true(a[i].client_id == b[i].client_id);
+        assert_true(a[i].seq == b[i].seq);
+        assert_true(a[i].changes == b[i].changes);
+        assert_true(a[i].last_insert_id == b[i].last_insert_id);
+    }
+}
+
+/* A FRAMES command with session records, raw or compressed, decodes to the
+ * same pages and records, and re-encodes to the same bytes. */
+static void roundtrip_frames_with_sessions(void **state)
+{
+    (void)state;
+    for (int compress = 0; compress <= 1; compress++) {
+        struct pageset ps;
+        struct command_frames f;
+        struct command_decoded d;
+        char errmsg[WR_ERRMSG_SIZE] = "";
+        uint8_t *buf;
+        uint8_t *copy;
+        uint8_t *again;
+        size_t len;
+        size_t again_len;
+        uint32_t body_len;
+
+        pageset_init(&ps, 512, 5, compress ? COMPRESSIBLE : RANDOM);
+        frames_from_pageset(&f, &ps, true);
+        f.n_sessions = 3;
+        f.sessions = three_sessions;
+        encode_ok(&f, compress != 0, &buf, &len);
+        assert_int_equal(get_le16(buf + OFF_FLAGS), compress ? 3 : 2);
+        /* The records end the body, which the 32-byte records keep a
+         * multiple of 8: no padding after it. */
+        body_len = get_le32(buf + OFF_BODY_LEN);
+        assert_int_equal(COMMAND_HEADER_SIZE + body_len, len);
+        assert_int_equal(get_le32(buf + len - 8 - 3 * 32), 3);
+        assert_true(get_le64(buf + len - 32) == 0xffffffffffffff01ULL);
+
+        copy = exact_copy(buf, len);
+        assert_int_equal(command_decode(copy, len, &d, errmsg), 0);
+        assert_int_equal(d.type, COMMAND_FRAMES);
+        assert_int_equal(d.n_sessions, 3);
+        assert_int_equal(d.frames.n_sessions, 3);
+        assert_ptr_equal(d.frames.sessions, d.sessions);
+        assert_sessions_equal(d.sessions, three_sessions, 3);
+        assert_memory_equal(d.frames.pages, ps.data, 5 * 512);
+        encode_ok(&d.frames, compress != 0, &again, &again_len);
+        assert_int_equal(again_len, len);
+        assert_memory_equal(again, buf, len);
+        free(again);
+        command_decoded_close(&d);
+        free(copy);
+        free(buf);
+        pageset_close(&ps);
+    }
+}
+
+/* A SESSIONS command has the documented layout and decodes to its name and
+ * records. */
+static void roundtrip_sessions_command(void **state)
+{
+    struct command_decoded d;
+    char errmsg[WR_ERRMSG_SIZE] = "";
+    void *out;
+    uint8_t *buf;
+    size_t len;
+    (void)state;
+
+    assert_int_equal(command_sessions_encode("main.db", three_sessions, 3,
+                                             &out, &len, errmsg),
+                     0);
+    buf = exact_copy(out, len);
+    free(out);
+    assert_int_equal(len, 24 + 8 + 8 + 8 + 3 * 32);
+    assert_int_equal(get_le32(buf), COMMAND_MAGIC);
+    assert_int_equal(buf[4], COMMAND_VERSION);
+    assert_int_equal(buf[5], COMMAND_SESSIONS);
+    assert_int_equal(get_le16(buf + OFF_FLAGS), 0);
+    assert_int_equal(get_le32(buf + OFF_BODY_LEN), len - 24);
+    assert_int_equal(get_le16(buf + 24), 7);
+    assert_memory_equal(buf + 32, "main.db\0", 8);
+    assert_int_equal(get_le32(buf + 40), 3);
+    assert_true(get_le64(buf + 48) == 7);
+    assert_true(get_le64(buf + 56) == 1);
+    assert_true(get_le64(buf + 64) == 1);
+    assert_true(get_le64(buf + 72) == 42);
+
+    assert_int_equal(command_decode(buf, len, &d, errmsg), 0);
+    assert_int_equal(d.type, COMMAND_SESSIONS);
+    assert_string_equal(d.db_name, "main.db");
+    assert_int_equal(d.n_sessions, 3);
+    assert_sessions_equal(d.sessions, three_sessions, 3);
+    command_decoded_close(&d);
+    free(buf);
+}
+
+/* The encoders refuse records that break the rules: no records in a
+ * SESSIONS command, a zero client id or sequence number, ids out of order
+ * or repeated, too many. */
+static void encode_refuses_bad_sessions(void **state)
+{
+    struct command_session bad[3];
+    struct command_session *many;
+    char errmsg[WR_ERRMSG_SIZE];
+    void *buf = NULL;
+    size_t len;
+    struct pageset ps;
+    struct command_frames f;
+    (void)state;
+
+    assert_int_equal(command_sessions_encode("db", three_sessions, 0, &buf,
+                                             &len, errmsg),
+                     WR_INVALID);
+    assert_non_null(strstr(errmsg, "at least one record"));
+    memcpy(bad, three_sessions, sizeof bad);
+    bad[1].client_id = 0;
+    assert_int_equal(command_sessions_encode("db", bad, 3, &buf, &len,
+                                             errmsg),
+                     WR_INVALID);
+    assert_non_null(strstr(errmsg, "neither may be 0"));
+    memcpy(bad, three_sessions, sizeof bad);
+    bad[2].seq = 0;
+    assert_int_equal(command_sessions_encode("db", bad, 3, &buf, &len,
+                                             errmsg),
+                     WR_INVALID);
+    memcpy(bad, three_sessions, sizeof bad);
+    bad[2].client_id = bad[1].client_id;
+    assert_int_equal(command_sessions_encode("db", bad, 3, &buf, &len,
+                                             errmsg),
+                     WR_INVALID);
+    assert_non_null(strstr(errmsg, "not strictly increasing"));
+    many = calloc(COMMAND_SESSIONS_MAX + 1, sizeof *many);
+    assert_non_null(many);
+    for (uint32_t i = 0; i <= COMMAND_SESSIONS_MAX; i++) {
+        many[i].client_id = i + 1;
+        many[i].seq = 1;
+    }
+    assert_int_equal(command_sessions_encode("db", many, COMMAND_SESSIONS_MAX,
+                                             &buf, &len, errmsg),
+                     0);
+    free(buf);
+    buf = NULL;
+    assert_int_equal(command_sessions_encode("db", many,
+                                             COMMAND_SESSIONS_MAX + 1, &buf,
+                                             &len, errmsg),
+                     WR_INVALID);
+    assert_non_null(strstr(errmsg, "over the limit"));
+
+    pageset_init(&ps, 512, 2, RANDOM);
+    frames_from_pageset(&f, &ps, false);
+    f.n_sessions = 3;
+    f.sessions = bad;
+    assert_encode_refused(&f, WR_INVALID, "not strictly increasing");
+    f.sessions = NULL;
+    assert_encode_refused(&f, WR_INVALID, "session records are NULL");
+    pageset_close(&ps);
+    free(many);
+    assert_null(buf);
+}
+
+/* Offsets in the SESSIONS command of sessions_cmd(): name "main.db". */
+#define SESS_OFF_NAME_LEN 24
+#define SESS_OFF_RESERVED 26
+#define SESS_OFF_COUNT 40
+#define SESS_OFF_COUNT_RESERVED 44
+#define SESS_OFF_RECORDS 48
+
+static uint8_t *sessions_cmd(size_t *len)
+{
+    char errmsg[WR_ERRMSG_SIZE];
+    void *buf;
+    assert_int_equal(command_sessions_encode("main.db", three_sessions, 3,
+                                             &buf, len, errmsg),
+                     0);
+    return buf;
+}
+
+/* Poke @value (of @width bytes) at @off of a valid SESSIONS command, fix the
+ * checksum and expect WR_CORRUPT with @want_msg. */
+static void assert_sessions_poke_refused(size_t off,
+                                         uint64_t value,
+                                         int width,
+                                         const char *want_msg)
+{
+    size_t len;
+    uint8_t *b = sessions_cmd(&len);
+
+    if (width == 8) {
+        put_le64(b + off, value);
+    } else if (width == 4) {
+        put_le32(b + off, (uint32_t)value);
+    } else {
+        put_le16(b + off, (uint16_t)value);
+    }
+    fix_crc(b);
+    assert_refused(b, len, WR_CORRUPT, want_msg);
+    free(b);
+}
+
+/* Malformed session records and counts are refused with a sentence, and
+ * nothing is read past the buffer: counts that lie either way, reserved
+ * words, zero ids, ids out of order, flags on a SESSIONS command, a FRAMES
+ * command that announces records it does not carry, every truncation and
+ * every bit flip. */
+static void decode_refuses_bad_session_records(void **state)
+{
+    struct command_decoded d;
+    char errmsg[WR_ERRMSG_SIZE];
+    size_t len;
+    uint8_t *b;
+    (void)state;
+
+    assert_sessions_poke_refused(SESS_OFF_COUNT, 0, 4,
+                                 "announced but there are none");
+    assert_sessions_poke_refused(SESS_OFF_COUNT, 4, 4,
+                                 "truncated: session records need 128 bytes");
+    assert_sessions_poke_refused(SESS_OFF_COUNT, 2, 4,
+                                 "32 stray bytes after the session records");
+    assert_sessions_poke_refused(SESS_OFF_COUNT, COMMAND_SESSIONS_MAX + 1, 4,
+                                 "over the limit");
+    assert_sessions_poke_refused(SESS_OFF_COUNT, 0xffffffffu, 4,
+                                 "over the limit");
+    assert_sessions_poke_refused(SESS_OFF_COUNT_RESERVED, 1, 4,
+                                 "session count reserved field");
+    assert_sessions_poke_refused(SESS_OFF_RESERVED, 1, 2,
+                                 "sessions header reserved field");
+    assert_sessions_poke_refused(SESS_OFF_NAME_LEN, 0, 2,
+                                 "database name is empty");
+    assert_sessions_poke_refused(SESS_OFF_NAME_LEN, 300, 2,
+                                 "database name length 300");
+    assert_sessions_poke_refused(SESS_OFF_RECORDS, 0, 8, "neither may be 0");
+    assert_sessions_poke_refused(SESS_OFF_RECORDS + 8, 0, 8,
+                                 "neither may be 0");
+    assert_sessions_poke_refused(SESS_OFF_RECORDS + 32, 7, 8,
+                                 "not strictly increasing");
+
+    b = sessions_cmd(&len);
+    put_le16(b + OFF_FLAGS, 1);
+    fix_crc(b);
+    assert_refused(b, len, WR_CORRUPT, "flags 0x0001 on a SESSIONS command");
+    free(b);
+
+    /* Every cut and every flipped bit. */
+    b = sessions_cmd(&len);
+    for (size_t cut = 0; cut < len; cut++) {
+        uint8_t *copy = exact_copy(b, cut);
+        assert_int_not_equal(command_decode(copy, cut, &d, errmsg), 0);
+        free(copy);
+    }
+    for (size_t bit = 0; bit < len * 8; bit++) {
+        uint8_t *copy = exact_copy(b, len);
+        int rv;
+        copy[bit / 8] ^= (uint8_t)(1u << (bit % 8));
+        rv = command_decode(copy, len, &d, errmsg);
+        assert_int_not_equal(rv, 0);
+        free(copy);
+    }
+    free(b);
+
+    /* A FRAMES command whose flag says records follow, without them; and
+     * one whose records have a non-zero count reserved word. */
+    {
+        struct spec s;
+        small_spec(&s);
+        s.flags = 0x0002;
+        assert_spec_refused(&s, WR_CORRUPT,
+                            "truncated: session count needs 8 bytes, 0 left");
+    }
+    {
+        struct pageset ps;
+        struct command_frames f;
+        uint8_t *fb;
+        size_t flen;
+        pageset_init(&ps, 512, 3, RANDOM);
+        frames_from_pageset(&f, &ps, false);
+        f.n_sessions = 3;
+        f.sessions = three_sessions;
+        encode_ok(&f, false, &fb, &flen);
+        put_le32(fb + flen - 3 * 32 - 4, 9);
+        fix_crc(fb);
+        assert_refused(fb, flen, WR_CORRUPT, "session count reserved field");
+        put_le32(fb + flen - 3 * 32 - 4, 0);
+        put_le16(fb + OFF_FLAGS, 0);
+        fix_crc(fb);
+        assert_refused(fb, flen, WR_CORRUPT, "stray bytes after the payload");
+        free(fb);
+        pageset_close(&ps);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1339,6 +1643,10 @@ int main(void)
         cmocka_unit_test(decode_refuses_absurd_lengths),
         cmocka_unit_test(decode_accepts_unaligned_buffer),
         cmocka_unit_test(decode_close_is_safe_on_zeroed_struct),
+        cmocka_unit_test(roundtrip_frames_with_sessions),
+        cmocka_unit_test(roundtrip_sessions_command),
+        cmocka_unit_test(encode_refuses_bad_sessions),
+        cmocka_unit_test(decode_refuses_bad_session_records),
     };
 
     print_message("test_command: seed 0x%llx\n", (unsigned long long)SEED);

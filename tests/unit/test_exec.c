@@ -36,6 +36,9 @@ struct fixture {
 
 static uint64_t next_node_id = 1;
 
+/* fsm_config.sessions_max for the next setup() (0: the default). */
+static unsigned setup_sessions_max;
+
 static int setup(void **state)
 {
     struct fixture *t = calloc(1, sizeof *t);
@@ -55,6 +58,7 @@ static int setup(void **state)
     config.dir = t->dir;
     config.node_id = next_node_id++;
     config.seed = 42;
+    config.sessions_max = setup_sessions_max;
     rv = fsm_create(&config, &t->f, errmsg);
     if (rv != 0) {
         print_error("fsm_create: %s\n", errmsg);
@@ -1342,6 +1346,407 @@ static void rows_carry_declared_types(void **state)
     exec_req_close(&req);
 }
 
+/*
+ * Exactly-once sessions.
+ */
+
+/* Run @sql as a one-request batch with session (@client, @seq) and let it
+ * commit; the request is left in @req for the test to inspect and close. */
+static void write_session(struct fixture *t,
+                          const char *sql,
+                          uint64_t client,
+                          uint64_t seq,
+                          struct exec_req *req)
+{
+    struct exec_req *reqs[] = {req};
+    char errmsg[WR_ERRMSG_SIZE] = "";
+    static int calls;
+    int rv;
+
+    req_init(req, sql, &calls);
+    req->client_id = client;
+    req->seq = seq;
+    rv = exec_write(t->e, DB, reqs, 1, errmsg);
+    if (rv != 0) {
+        print_error("exec_write: %s\n", errmsg);
+    }
+    assert_int_equal(rv, 0);
+    fake_apply_next(&t->fk);
+}
+
+/* A second node @o next to @t's, empty, with an executor. */
+static void other_open(struct fixture *t,
+                       struct fixture *o,
+                       const char *suffix,
+                       unsigned sessions_max)
+{
+    struct fsm_config config = {0};
+    char errmsg[WR_ERRMSG_SIZE] = "";
+
+    memset(o, 0, sizeof *o);
+    assert_true(strlen(t->dir) + 1 + strlen(suffix) < sizeof o->dir);
+    strcpy(o->dir, t->dir);
+    strcat(o->dir, "-");
+    strcat(o->dir, suffix);
+    assert_int_equal(mkdir(o->dir, 0700), 0);
+    config.dir = o->dir;
+    config.node_id = next_node_id++;
+    config.seed = 9;
+    config.sessions_max = sessions_max;
+    assert_int_equal(fsm_create(&config, &o->f, errmsg), 0);
+    o->fk.p.data = &o->fk;
+    o->fk.p.propose = fake_propose;
+    o->fk.f = o->f;
+    assert_int_equal(exec_create(o->f, &o->fk.p, &o->e), 0);
+}
+
+static void other_close(struct fixture *o)
+{
+    exec_destroy(o->e);
+    fsm_destroy(o->f);
+    nftw(o->dir, rm_cb, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+/* Snapshot @from and restore it into @to. */
+static void snapshot_into(struct fsm *from, struct fsm *to)
+{
+    char errmsg[WR_ERRMSG_SIZE] = "";
+    struct fsm_buf *bufs;
+    unsigned n_bufs;
+    uint8_t *all;
+    size_t len = 0;
+
+    assert_int_equal(fsm_snapshot(from, &bufs, &n_bufs, errmsg), 0);
+    for (unsigned i = 0; i < n_bufs; i++) {
+        len += bufs[i].len;
+    }
+    all = malloc(len);
+    assert_non_null(all);
+    len = 0;
+    for (unsigned i = 0; i < n_bufs; i++) {
+        memcpy(all + len, bufs[i].base, bufs[i].len);
+        len += bufs[i].len;
+    }
+    fsm_snapshot_finalize(from, bufs, n_bufs);
+    if (fsm_restore(to, all, len, errmsg) != 0) {
+        print_error("fsm_restore: %s\n", errmsg);
+        fail();
+    }
+    free(all);
+}
+
+/* Apply a SESSIONS command recording client @client's write @seq. */
+static void apply_sessions(struct fsm *f, uint64_t client, uint64_t seq)
+{
+    struct command_session rec = {client, seq, 0, 0};
+    char errmsg[WR_ERRMSG_SIZE] = "";
+    void *buf;
+    size_t len;
+
+    assert_int_equal(command_sessions_encode(DB, &rec, 1, &buf, &len, errmsg),
+                     0);
+    assert_int_equal(fsm_apply(f, buf, len, errmsg), 0);
+    free(buf);
+}
+
+static struct fsm_db *open_db(struct fsm *f)
+{
+    char errmsg[WR_ERRMSG_SIZE] = "";
+    struct fsm_db *db;
+    assert_int_equal(fsm_db_open(f, DB, &db, errmsg), 0);
+    return db;
+}
+
+/* A retry of a write that committed is not run again: it returns the
+ * recorded changes and last insert id, even after other clients wrote, and
+ * the row exists once; the client's next sequence number runs. */
+static void session_retry_after_commit_returns_recorded_result(void **state)
+{
+    struct fixture *t = *state;
+    struct exec_req req;
+    unsigned frames;
+
+    write1(t, "CREATE TABLE t (x INTEGER)");
+    write_session(t, "INSERT INTO t VALUES (10)", 5, 1, &req);
+    assert_req_ok(&req);
+    assert_false(req.duplicate);
+    assert_int_equal(req.changes, 1);
+    assert_int_equal(req.last_insert_id, 1);
+    exec_req_close(&req);
+    write1(t, "INSERT INTO t VALUES (20), (30)");
+
+    frames = t->fk.n_frames;
+    write_session(t, "INSERT INTO t VALUES (10)", 5, 1, &req);
+    assert_req_ok(&req);
+    assert_true(req.duplicate);
+    assert_int_equal(req.changes, 1);
+    assert_int_equal(req.last_insert_id, 1);
+    assert_int_equal(req.bookmark, t->fk.index);
+    assert_true(t->fk.last_was_barrier); /* Nothing ran, nothing recorded. */
+    assert_int_equal(t->fk.n_frames, frames);
+    exec_req_close(&req);
+    assert_int_equal(read_int(t, "SELECT count(*) FROM t WHERE x = 10"), 1);
+
+    write_session(t, "INSERT INTO t VALUES (10)", 5, 2, &req);
+    assert_req_ok(&req);
+    assert_false(req.duplicate);
+    assert_int_equal(req.last_insert_id, 4);
+    exec_req_close(&req);
+    assert_int_equal(read_int(t, "SELECT count(*) FROM t WHERE x = 10"), 2);
+}
+
+/* A sequence number below the client's recorded one is refused, definite,
+ * and so is 0; neither runs. */
+static void session_older_seq_refused(void **state)
+{
+    struct fixture *t = *state;
+    struct exec_req req;
+
+    write1(t, "CREATE TABLE t (x INTEGER)");
+    write_session(t, "INSERT INTO t VALUES (1)", 5, 3, &req);
+    assert_req_ok(&req);
+    exec_req_close(&req);
+
+    write_session(t, "INSERT INTO t VALUES (2)", 5, 2, &req);
+    assert_int_equal(req.status, WR_INVALID);
+    assert_true(req.definite);
+    assert_string_equal(req.errmsg,
+                        "sequence number 2 is older than client 5's last "
+                        "write 3");
+    exec_req_close(&req);
+
+    write_session(t, "INSERT INTO t VALUES (3)", 5, 0, &req);
+    assert_int_equal(req.status, WR_INVALID);
+    assert_true(req.definite);
+    assert_contains(req.errmsg, "at least 1");
+    exec_req_close(&req);
+    assert_int_equal(read_int(t, "SELECT sum(x) FROM t"), 1);
+}
+
+/* A write with a session that changes no page is still recorded (through a
+ * SESSIONS command, not a barrier), and its retry is a duplicate. */
+static void session_no_page_write_recorded(void **state)
+{
+    struct fixture *t = *state;
+    struct command_session rec;
+    struct exec_req req;
+
+    write1(t, "CREATE TABLE t (x INTEGER)");
+    write_session(t, "UPDATE t SET x = 1 WHERE x = 99", 7, 1, &req);
+    assert_req_ok(&req);
+    assert_false(t->fk.last_was_barrier);
+    assert_int_equal(req.changes, 0);
+    exec_req_close(&req);
+    assert_true(fsm_session_get(open_db(t->f), 7, &rec));
+    assert_int_equal(rec.seq, 1);
+    assert_int_equal(rec.changes, 0);
+
+    write_session(t, "UPDATE t SET x = 1 WHERE x = 99", 7, 1, &req);
+    assert_req_ok(&req);
+    assert_true(req.duplicate);
+    assert_true(t->fk.last_was_barrier);
+    exec_req_close(&req);
+}
+
+/* Requests of one client in one batch: the same sequence number twice is
+ * refused as in flight, a lower one as old, a higher one runs too and the
+ * last that succeeded is recorded; a request that fails on its own SQL
+ * error is not recorded and may be retried with the same number. */
+static void session_duplicates_in_one_batch(void **state)
+{
+    struct fixture *t = *state;
+    struct exec_req r[6];
+    struct exec_req *reqs[] = {&r[0], &r[1], &r[2], &r[3], &r[4], &r[5]};
+    static const uint64_t client[6] = {1, 1, 1, 1, 2, 3};
+    static const uint64_t seq[6] = {1, 1, 2, 1, 1, 4};
+    struct command_session rec;
+    struct fsm_db *db;
+    int calls = 0;
+
+    write1(t, "CREATE TABLE t (x INTEGER UNIQUE)");
+    req_init(&r[0], "INSERT INTO t VALUES (1)", &calls);
+    req_init(&r[1], "INSERT INTO t VALUES (2)", &calls);
+    req_init(&r[2], "INSERT INTO t VALUES (3)", &calls);
+    req_init(&r[3], "INSERT INTO t VALUES (4)", &calls);
+    req_init(&r[4], "INSERT INTO t VALUES (1)", &calls); /* UNIQUE fails. */
+    req_init(&r[5], "INSERT INTO t VALUES (6)", &calls);
+    for (unsigned i = 0; i < 6; i++) {
+        r[i].client_id = client[i];
+        r[i].seq = seq[i];
+    }
+    assert_int_equal(write_batch(t, reqs, 6), 0);
+    fake_apply_next(&t->fk);
+    assert_int_equal(calls, 6);
+    assert_req_ok(&r[0]);
+    assert_int_equal(r[1].status, WR_BUSY);
+    assert_true(r[1].definite);
+    assert_contains(r[1].errmsg, "already in flight");
+    assert_req_ok(&r[2]);
+    assert_int_equal(r[3].status, WR_INVALID);
+    assert_contains(r[3].errmsg, "older than client 1's last write 2");
+    assert_int_equal(r[4].status, WR_SQL);
+    assert_req_ok(&r[5]);
+    for (unsigned i = 0; i < 6; i++) {
+        exec_req_close(&r[i]);
+    }
+    assert_int_equal(read_int(t, "SELECT sum(x) FROM t"), 1 + 3 + 6);
+
+    db = open_db(t->f);
+    assert_true(fsm_session_get(db, 1, &rec));
+    assert_int_equal(rec.seq, 2);
+    assert_int_equal(rec.last_insert_id, 2);
+    assert_false(fsm_session_get(db, 2, &rec));
+    assert_true(fsm_session_get(db, 3, &rec));
+    assert_int_equal(rec.seq, 4);
+
+    /* Client 2 retries its failed write, now valid: it runs. */
+    write_session(t, "INSERT INTO t VALUES (5)", 2, 1, &r[0]);
+    assert_req_ok(&r[0]);
+    assert_false(r[0].duplicate);
+    exec_req_close(&r[0]);
+    assert_int_equal(read_int(t, "SELECT sum(x) FROM t"), 1 + 3 + 5 + 6);
+}
+
+/* The session table is in the fsm snapshot: restored into a fresh fsm, it
+ * has the same records and clock, and an executor there deduplicates. */
+static void session_survives_snapshot_and_restore(void **state)
+{
+    struct fixture *t = *state;
+    struct fixture other;
+    struct command_session rec;
+    char errmsg[WR_ERRMSG_SIZE] = "";
+    struct exec_req req;
+    struct exec_req *reqs[] = {&req};
+    int calls = 0;
+
+    write1(t, "CREATE TABLE t (x INTEGER)");
+    write_session(t, "INSERT INTO t VALUES (7)", 11, 3, &req);
+    assert_req_ok(&req);
+    exec_req_close(&req);
+    write_session(t, "UPDATE t SET x = 8 WHERE x = 0", 12, 1, &req);
+    exec_req_close(&req);
+
+    other_open(t, &other, "restored", 0);
+    apply_sessions(other.f, 99, 1); /* Replaced by the restore. */
+    snapshot_into(t->f, other.f);
+
+    assert_int_equal(fsm_session_count(open_db(other.f)), 2);
+    assert_false(fsm_session_get(open_db(other.f), 99, &rec));
+    assert_int_equal(fsm_db_applied_commands(open_db(other.f)),
+                     fsm_db_applied_commands(open_db(t->f)));
+    assert_true(fsm_session_get(open_db(other.f), 11, &rec));
+    assert_int_equal(rec.seq, 3);
+    assert_int_equal(rec.changes, 1);
+    assert_int_equal(rec.last_insert_id, 1);
+    assert_true(fsm_session_get(open_db(other.f), 12, &rec));
+    assert_int_equal(rec.seq, 1);
+
+    req_init(&req, "INSERT INTO t VALUES (7)", &calls);
+    req.client_id = 11;
+    req.seq = 3;
+    assert_int_equal(exec_write(other.e, DB, reqs, 1, errmsg), 0);
+    fake_apply_next(&other.fk);
+    assert_req_ok(&req);
+    assert_true(req.duplicate);
+    assert_int_equal(req.last_insert_id, 1);
+    exec_req_close(&req);
+    assert_int_equal(read_int_db(&other, DB, "SELECT count(*) FROM t"), 1);
+    other_close(&other);
+}
+
+/* With room for three clients, a fourth evicts the one written least
+ * recently (by the database's count of applied commands, not by any clock),
+ * and a node restored from a snapshot goes on evicting the same clients. */
+static void session_expiry_is_deterministic(void **state)
+{
+    struct fixture *t = *state;
+    struct fixture other;
+    struct command_session rec;
+    struct exec_req req;
+    struct fsm_db *db;
+
+    write1(t, "CREATE TABLE t (x INTEGER)");
+    for (uint64_t c = 1; c <= 3; c++) {
+        write_session(t, "INSERT INTO t VALUES (1)", c, 1, &req);
+        assert_req_ok(&req);
+        exec_req_close(&req);
+    }
+    write_session(t, "INSERT INTO t VALUES (1)", 1, 2, &req); /* 1 is fresh. */
+    exec_req_close(&req);
+    write_session(t, "INSERT INTO t VALUES (1)", 4, 1, &req);
+    exec_req_close(&req);
+
+    db = open_db(t->f);
+    assert_int_equal(fsm_session_count(db), 3);
+    assert_true(fsm_session_get(db, 1, &rec));
+    assert_false(fsm_session_get(db, 2, &rec));
+    assert_true(fsm_session_get(db, 3, &rec));
+    assert_true(fsm_session_get(db, 4, &rec));
+
+    /* Forgotten, client 2's retry runs again: the documented limit. */
+    write_session(t, "INSERT INTO t VALUES (1)", 2, 1, &req);
+    assert_false(req.duplicate);
+    exec_req_close(&req);
+    assert_false(fsm_session_get(db, 3, &rec));
+
+    /* Recency order is 1, 4, 2. A node restored from a snapshot keeps it:
+     * the next new client evicts client 1 on both. */
+    other_open(t, &other, "restored", 3);
+    snapshot_into(t->f, other.f);
+    apply_sessions(t->f, 5, 1);
+    apply_sessions(other.f, 5, 1);
+    for (int k = 0; k < 2; k++) {
+        db = open_db(k == 0 ? t->f : other.f);
+        assert_int_equal(fsm_session_count(db), 3);
+        assert_false(fsm_session_get(db, 1, &rec));
+        assert_true(fsm_session_get(db, 2, &rec));
+        assert_true(fsm_session_get(db, 4, &rec));
+        assert_true(fsm_session_get(db, 5, &rec));
+    }
+    other_close(&other);
+}
+
+/* The default cap: one SESSIONS command naming FSM_SESSIONS_MAX + 1 new
+ * clients leaves FSM_SESSIONS_MAX, the first of them forgotten. */
+static void session_default_cap_evicts_in_record_order(void **state)
+{
+    struct fixture *t = *state;
+    struct command_session *recs;
+    struct command_session rec;
+    char errmsg[WR_ERRMSG_SIZE] = "";
+    struct fsm_db *db;
+    void *buf;
+    size_t len;
+
+    write1(t, "CREATE TABLE t (x INTEGER)");
+    recs = calloc(FSM_SESSIONS_MAX + 1, sizeof *recs);
+    assert_non_null(recs);
+    for (uint32_t i = 0; i <= FSM_SESSIONS_MAX; i++) {
+        recs[i].client_id = 100 + i;
+        recs[i].seq = 1;
+    }
+    assert_int_equal(command_sessions_encode(DB, recs, FSM_SESSIONS_MAX + 1,
+                                             &buf, &len, errmsg),
+                     0);
+    assert_int_equal(fsm_apply(t->f, buf, len, errmsg), 0);
+    free(buf);
+    free(recs);
+    db = open_db(t->f);
+    assert_int_equal(fsm_session_count(db), FSM_SESSIONS_MAX);
+    assert_false(fsm_session_get(db, 100, &rec));
+    assert_true(fsm_session_get(db, 101, &rec));
+    assert_true(fsm_session_get(db, 100 + FSM_SESSIONS_MAX, &rec));
+}
+
+static int setup_three_sessions(void **state)
+{
+    int rv;
+    setup_sessions_max = 3;
+    rv = setup(state);
+    setup_sessions_max = 0;
+    return rv;
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1377,6 +1782,14 @@ int main(void)
         T(tx_rolled_back_by_foreign_entry),
         T(destroy_with_transaction_open),
         T(rows_carry_declared_types),
+        T(session_retry_after_commit_returns_recorded_result),
+        T(session_older_seq_refused),
+        T(session_no_page_write_recorded),
+        T(session_duplicates_in_one_batch),
+        T(session_survives_snapshot_and_restore),
+        cmocka_unit_test_setup_teardown(session_expiry_is_deterministic,
+                                        setup_three_sessions, teardown),
+        T(session_default_cap_evicts_in_record_order),
 #undef T
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
