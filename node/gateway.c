@@ -1108,6 +1108,13 @@ static void handle_sql(struct conn *c,
                         "transaction control takes no parameters");
         return;
     }
+    if ((c->env.flags & PROTO_FLAG_SESSION) != 0 &&
+        (verb != TXV_NONE || c->tx != NULL)) {
+        respond_failure(c, SQLITE_MISUSE, true,
+                        "an exactly-once write cannot be part of an "
+                        "interactive transaction");
+        return;
+    }
     if (c->tx_lost[0] != '\0') {
         /* Until the client ends the transaction it thinks it is in. */
         if (verb == TXV_ROLLBACK) {
@@ -1205,6 +1212,10 @@ static void handle_sql(struct conn *c,
     c->req.params = c->params;
     c->req.n_params = c->n_params;
     c->req.cb = write_done_cb;
+    if ((c->env.flags & PROTO_FLAG_SESSION) != 0) {
+        c->req.client_id = c->env.client_id;
+        c->req.seq = c->env.seq;
+    }
     if (c->tx != NULL) {
         /* Reads and writes alike, at once, inside the transaction. A write
          * is checked against the disk only at COMMIT: until then it is in
@@ -1569,8 +1580,9 @@ static bool unwrap_envelope(const struct proto_request *r,
  * default, LINEARIZABLE, on any node once it applied a read index
  * (node_read_index()); STRONG through the log with the next batch. A
  * bookmark holds the request in conn_process() until the node applied it,
- * at most BOOKMARK_WAIT_MS. Exactly-once sessions are refused, definitely,
- * until the node implements them. */
+ * at most BOOKMARK_WAIT_MS. An exactly-once write (client id, sequence
+ * number) goes to the executor's session table (fsm/exec.h); sessions are
+ * refused on QUERY requests and in interactive transactions. */
 static void handle_envelope(struct conn *c, const struct proto_request *r)
 {
     struct proto_request base;
@@ -1610,13 +1622,25 @@ static void handle_envelope(struct conn *c, const struct proto_request *r)
         respond_failure(c, SQLITE_ERROR, true, msg);
         return;
     }
-    if (env.flags & ~(uint64_t)PROTO_LEVEL_MASK) {
-        respond_failure(c, SQLITE_ERROR, true,
-                        (env.flags & PROTO_FLAG_SESSION) != 0
-                            ? "exactly-once sessions are not served by this "
-                              "node yet"
-                            : "unknown envelope flags");
+    if (env.flags & ~(uint64_t)(PROTO_LEVEL_MASK | PROTO_FLAG_SESSION)) {
+        respond_failure(c, SQLITE_ERROR, true, "unknown envelope flags");
         return;
+    }
+    if ((env.flags & PROTO_FLAG_SESSION) != 0) {
+        if (env.client_id == 0 || env.seq == 0) {
+            respond_failure(c, SQLITE_MISUSE, true,
+                            "an exactly-once write needs a client id and a "
+                            "sequence number of at least 1");
+            return;
+        }
+        if (base.type == PROTO_REQ_QUERY || base.type == PROTO_REQ_QUERY_SQL) {
+            /* The session table keeps changes and last insert id, not
+             * rows: a retry could not answer what the first try did. */
+            respond_failure(c, SQLITE_MISUSE, true,
+                            "exactly-once writes are sent with EXEC or "
+                            "EXEC_SQL, not QUERY");
+            return;
+        }
     }
     if (env.bookmark > applied_index(c)) {
         /* conn_process() waited for it as long as the node allows. */

@@ -14,8 +14,11 @@
  *   - reads at levels WEAK and LINEARIZABLE see every write; a read at
  *     level STRONG goes through the log: its bookmark is a new entry's;
  *   - a bookmark this node does not apply within its wait, or an
- *     exactly-once session (not served yet): FAILURE_EXT, definite, and
- *     nothing is written;
+ *     exactly-once write without a client id or sent as a QUERY:
+ *     FAILURE_EXT, definite, and nothing is written;
+ *   - an exactly-once write's retry answers the recorded result and
+ *     changes nothing; a retry older than the client's last write is
+ *     refused;
  *   - the same connection still answers plain dqlite requests with plain
  *     RESULT (a dqlite client sees nothing new).
  * Then on every follower:
@@ -101,6 +104,35 @@ static int sql_ext(struct conn *c,
     return conn_request(c, &req, query ? PROTO_RESP_ROWS_EXT
                                        : PROTO_RESP_RESULT_EXT,
                         resp, errmsg);
+}
+
+/* EXEC_SQL_EXT (or QUERY_SQL_EXT if @query) @sql as exactly-once write
+ * @seq of client @cid. */
+static int session_write(struct conn *c,
+                         const char *sql,
+                         uint64_t cid,
+                         uint64_t seq,
+                         bool query,
+                         struct proto_response *resp,
+                         char *errmsg)
+{
+    struct proto_request req;
+
+    memset(&req, 0, sizeof req);
+    if (query) {
+        req.type = PROTO_REQ_QUERY_SQL_EXT;
+        req.query_sql_ext.flags = PROTO_FLAG_SESSION;
+        req.query_sql_ext.client_id = cid;
+        req.query_sql_ext.seq = seq;
+        req.query_sql_ext.sql = sql;
+        return conn_request(c, &req, PROTO_RESP_ROWS_EXT, resp, errmsg);
+    }
+    req.type = PROTO_REQ_EXEC_SQL_EXT;
+    req.exec_sql_ext.flags = PROTO_FLAG_SESSION;
+    req.exec_sql_ext.client_id = cid;
+    req.exec_sql_ext.seq = seq;
+    req.exec_sql_ext.sql = sql;
+    return conn_request(c, &req, PROTO_RESP_RESULT_EXT, resp, errmsg);
 }
 
 /* Expect a definite FAILURE_EXT containing @needle. */
@@ -462,8 +494,53 @@ int main(int argc, char **argv)
                    "a future bookmark");
     rv = sql_ext(c, false, "INSERT INTO e VALUES (100)", PROTO_FLAG_SESSION,
                  0, &resp, errmsg);
-    expect_refused(rv, &resp, "exactly-once", "an exactly-once session");
+    expect_refused(rv, &resp, "exactly-once",
+                   "an exactly-once write without client id");
+    rv = session_write(c, "INSERT INTO e VALUES (100) RETURNING x", 1, 1,
+                       true, &resp, errmsg);
+    expect_refused(rv, &resp, "not QUERY", "an exactly-once QUERY");
     check(count_rows(c, errmsg) == 4, "nothing refused was written");
+
+    /* Exactly-once writes: a retry of a committed write is answered from
+     * the session table and changes nothing; an older one is refused. */
+    {
+        uint64_t cid = 0x5e5510c0ffee0001ULL;
+        uint64_t first;
+        rv = sql_ext(c, false, "CREATE TABLE IF NOT EXISTS s(x)", 0, 0, &resp,
+                     errmsg);
+        check(rv == 0, "CREATE TABLE s%s%s", rv ? ": " : "", rv ? errmsg : "");
+        rv = session_write(c, "INSERT INTO s VALUES (1)", cid, 1, false,
+                           &resp, errmsg);
+        check(rv == 0 && resp.result_ext.rows_affected == 1,
+              "exactly-once write 1 answers RESULT_EXT%s%s", rv ? ": " : "",
+              rv ? errmsg : "");
+        first = rv == 0 ? resp.result_ext.last_insert_id : 0;
+        rv = session_write(c, "INSERT INTO s VALUES (1)", cid, 1, false,
+                           &resp, errmsg);
+        check(rv == 0 && resp.result_ext.rows_affected == 1 &&
+                  resp.result_ext.last_insert_id == first,
+              "its retry answers the recorded result (rowid %" PRIu64 ")%s%s",
+              first, rv ? ": " : "", rv ? errmsg : "");
+        rv = session_write(c, "INSERT INTO s VALUES (2)", cid, 2, false,
+                           &resp, errmsg);
+        check(rv == 0, "exactly-once write 2%s%s", rv ? ": " : "",
+              rv ? errmsg : "");
+        rv = session_write(c, "INSERT INTO s VALUES (1)", cid, 1, false,
+                           &resp, errmsg);
+        expect_refused(rv, &resp, "older", "a retry older than the last write");
+        rv = sql_ext(c, true, "SELECT count(*), sum(x) FROM s", 0, 0, &resp,
+                     errmsg);
+        if (rv == 0) {
+            struct proto_rows_iter it;
+            struct proto_value row[2];
+            proto_rows_iter_init(&it, &resp.rows_ext.rows);
+            check(proto_rows_next(&it, row) && row[0].v.integer == 2 &&
+                      row[1].v.integer == 3,
+                  "each exactly-once write is in the table once");
+        } else {
+            check(false, "read s: %s", errmsg);
+        }
+    }
 
     /* Plain dqlite requests on the same connection stay plain. */
     memset(&req, 0, sizeof req);
