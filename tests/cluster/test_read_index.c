@@ -1,6 +1,9 @@
 /*
- * Read-index rounds (raft/read_index.h) on raft_fixture clusters running
- * the real state machine (issue 5, proof 1).
+ * Read-index rounds (raft/read_index.h) and bookmarks on raft_fixture
+ * clusters running the real state machine (issue 5, proof 1). The waiting
+ * itself (a request held until its node applied an index, failing after
+ * the node's wait) is walraftd's gateway, tested with real processes
+ * (process_envelope).
  *
  * Each node gets a struct read_index whose CONFIRM questions go through a
  * small in-test network: a question is held until the test delivers it, and
@@ -408,6 +411,55 @@ static void follower_question_counts_as_answer(void **state)
     cluster_destroy(c);
 }
 
+/* A write's bookmark is the index at which its effect is visible: a
+ * follower that has applied that index sees the write (read-your-writes
+ * across nodes), while a follower cut off before the write never reaches
+ * the bookmark, so a bookmark read there waits and then fails instead of
+ * answering without the write; once it rejoins it reaches the bookmark and
+ * sees the write. */
+static void bookmark_is_where_the_write_is_visible(void **state)
+{
+    struct cluster_options o = opts(3, 18);
+    struct cluster *c = cluster_create("read_index_bookmark", &o);
+    const char *sql = "UPDATE t SET x = 9";
+    struct cluster_batch *b;
+    unsigned leader;
+    unsigned cut;
+    unsigned other;
+    uint64_t bookmark;
+    uint64_t want[2];
+    (void)state;
+
+    net_init(c);
+    cluster_exec_ok(c, "db", "CREATE TABLE t(x)");
+    cluster_exec_ok(c, "db", "INSERT INTO t VALUES (1)");
+    leader = cluster_ready_leader(c, 5000);
+    cut = (leader + 1) % c->n;
+    other = (leader + 2) % c->n;
+    cluster_settle(c);
+    cluster_isolate(c, cut);
+    b = cluster_write(c, "db", &sql, 1);
+    assert_int_equal(b->reqs[0].status, 0);
+    bookmark = b->reqs[0].bookmark;
+    cluster_batch_free(b);
+
+    /* The follower that is connected reaches the bookmark and sees it. */
+    assert_int_equal(read_at(c, other, bookmark), 9);
+
+    /* The cut-off one does not reach it within any wait; its state is the
+     * old one, which a bookmark read must not return. */
+    want[0] = cut;
+    want[1] = bookmark;
+    assert_false(cluster_step_until(c, applied_at_least, want, 5000));
+    assert_true(raft_last_applied(cluster_raft(c, cut)) < bookmark);
+    assert_int_equal(cluster_query_int(c, cut, "db", "SELECT x FROM t"), 1);
+
+    cluster_rejoin(c, cut);
+    assert_int_equal(read_at(c, cut, bookmark), 9);
+    net_close();
+    cluster_destroy(c);
+}
+
 /* Every voter of a settled cluster answers a CONFIRM with the leader's term
  * and id. */
 static void answer_reflects_raft_state(void **state)
@@ -440,6 +492,8 @@ int main(void)
         cmocka_unit_test_teardown(deposed_leader_never_reads_stale,
                                   teardown),
         cmocka_unit_test_teardown(follower_question_counts_as_answer,
+                                  teardown),
+        cmocka_unit_test_teardown(bookmark_is_where_the_write_is_visible,
                                   teardown),
         cmocka_unit_test_teardown(answer_reflects_raft_state, teardown),
     };
