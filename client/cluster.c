@@ -1093,6 +1093,21 @@ static int cmd_up(const struct opts *o)
         }
     }
 
+    /* A port already answering belongs to something else (another
+     * cluster, say): starting there would report that one as ours. */
+    for (i = 0; i < cl.n; i++) {
+        struct conn *c = NULL;
+        char ignored[WR_ERRMSG_SIZE];
+        if (conn_open(cl.nodes[i].address, 300, &c, ignored) == 0) {
+            conn_close(c);
+            err_printf(errmsg, "%s is already in use by another process: "
+                               "choose another --port",
+                       cl.nodes[i].address);
+            cluster_free(&cl);
+            return fail(errmsg, EXIT_FAILED);
+        }
+    }
+
     /* Node 1 bootstraps; the others join through the nodes started before
      * them. Record every pid as soon as it exists, so that `down` can
      * stop what `up` started even if `up` fails half-way. */
