@@ -320,6 +320,31 @@ void conn_close(struct conn *c)
     free(c);
 }
 
+void conn_set_timeout(struct conn *c, unsigned timeout_ms)
+{
+    c->timeout_ms = timeout_ms;
+}
+
+bool conn_alive(struct conn *c)
+{
+    struct pollfd p = {.fd = c->fd, .events = POLLIN};
+    int rv;
+
+    if (c->broken) {
+        return false;
+    }
+    do {
+        rv = poll(&p, 1, 0);
+    } while (rv < 0 && errno == EINTR);
+    if (rv == 0) {
+        return true; /* Quiet, as an idle connection should be. */
+    }
+    /* Readable between requests means end of stream, an error, or bytes
+     * nobody asked for: none of them leaves the stream usable. */
+    c->broken = true;
+    return false;
+}
+
 const char *conn_address(const struct conn *c)
 {
     return c->address;

@@ -35,6 +35,11 @@ int conn_open(const char *address,
 
 void conn_close(struct conn *c);
 
+/* Bound every later exchange on @c by @timeout_ms instead of the timeout
+ * given to conn_open() (libwalraft connects and requests with different
+ * timeouts). */
+void conn_set_timeout(struct conn *c, unsigned timeout_ms);
+
 /* Send @req and read one response, decoded as @expect (a PROTO_RESP_* kind,
  * or PROTO_RESP_ANY). *@resp points into the connection's buffer and is
  * valid until the next call on @c. Returns:
@@ -60,6 +65,13 @@ int conn_next(struct conn *c,
               int expect,
               struct proto_response *resp,
               char *errmsg);
+
+/* Whether @c can still carry a request: false if it is broken, or if the
+ * node has closed it (or sent something unasked) since the last answer.
+ * Checked without waiting, so that a client can tell a connection that
+ * died while idle, where a request would certainly not arrive, from one
+ * that dies with a request in flight. */
+bool conn_alive(struct conn *c);
 
 /* The address given to conn_open(). */
 const char *conn_address(const struct conn *c);
