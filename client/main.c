@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "cluster.h"
+#include "shell.h"
 
 #ifndef WALRAFT_VERSION
 #define WALRAFT_VERSION "unknown"
@@ -33,13 +34,15 @@ static int help_main(int argc, char **argv)
     return EXIT_OK;
 }
 
-/* `shell`, `exec`, `query` and `bench` join this table as they are
- * written. */
+/* `bench` joins this table when it is written. */
 static const struct command {
     const char *name;
     int (*run)(int argc, char **argv); /* argv[0] is the command's name. */
     const char *summary;
 } commands[] = {
+    {"shell", shell_main, "an interactive SQL shell on a cluster"},
+    {"exec", exec_main, "run one statement that writes"},
+    {"query", query_main, "run one query and print its rows"},
     {"cluster", cluster_main, "start and control a local cluster"},
     {"version", version_main, "print the version"},
     {"help", help_main, "print this help"},

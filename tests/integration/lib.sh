@@ -50,6 +50,8 @@ cleanup() {
     pid=$(cat "$f" 2>/dev/null)
     [[ $pid =~ ^[0-9]+$ ]] && pids+=("$pid")
   done < <(find "$TMP" -name '*.pid' 2>/dev/null)
+  # A terminal a test drove (shell.sh).
+  [ -S "$TMP/tmux.sock" ] && tmux -S "$TMP/tmux.sock" kill-server 2>/dev/null
   for d in "${CLUSTER_DIRS[@]}"; do
     timeout 60 "$WALRAFT" cluster down --dir "$d" >/dev/null 2>&1
   done
