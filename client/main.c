@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "bench.h"
 #include "cluster.h"
 #include "shell.h"
 
@@ -34,7 +35,6 @@ static int help_main(int argc, char **argv)
     return EXIT_OK;
 }
 
-/* `bench` joins this table when it is written. */
 static const struct command {
     const char *name;
     int (*run)(int argc, char **argv); /* argv[0] is the command's name. */
@@ -43,6 +43,7 @@ static const struct command {
     {"shell", shell_main, "an interactive SQL shell on a cluster"},
     {"exec", exec_main, "run one statement that writes"},
     {"query", query_main, "run one query and print its rows"},
+    {"bench", bench_main, "dqlite-benchmark's workloads on a cluster"},
     {"cluster", cluster_main, "start and control a local cluster"},
     {"version", version_main, "print the version"},
     {"help", help_main, "print this help"},

@@ -5,7 +5,8 @@
 # output rebuilds the same database in the sqlite3 CLI; exit codes are 0
 # for success, 1 for an SQL error, 2 for a usage error, 3 for an
 # unreachable cluster; and an interactive session typed into a terminal
-# (tmux) runs statements and leaves with .quit.
+# (tmux) runs statements and leaves with .quit. `walraft bench` runs each
+# workload without errors.
 source "$(dirname "$0")/lib.sh"
 
 cluster_up "$TMP/c" 3
@@ -95,6 +96,16 @@ grep -q "^$leader voter\|$leader voter (leader)" <<<"$out" || fail ".leader $lea
 out=$(printf 'INSERT INTO t(name) VALUES (1);\n.bookmark\n' | "$W" shell)
 [ "$out" -gt 0 ] 2>/dev/null || fail ".bookmark after a write: $out"
 log "dot commands about the cluster: ok"
+
+# `walraft bench`: every workload runs and reports in JSON.
+for wl in kvwrite kvread kvreadwrite; do
+  out=$("$W" bench --workload "$wl" --workers 2 --duration 1 --keys 50 --json 2>/dev/null) \
+    || fail "bench $wl failed"
+  ops=$(sed -n 's/.*"ops": \([0-9]*\),.*/\1/p' <<<"$out")
+  errors=$(sed -n 's/.*"errors": \([0-9]*\),.*/\1/p' <<<"$out")
+  [ "${ops:-0}" -gt 0 ] && [ "$errors" = 0 ] || fail "bench $wl: $out"
+done
+log "bench: ok"
 
 # An interactive session in a terminal.
 if command -v tmux >/dev/null; then
