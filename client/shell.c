@@ -769,8 +769,8 @@ static int one_statement(int argc, char **argv, bool query)
         const char *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
             printf("usage: walraft %s [-c ADDRS] [--db DB] [--consistency "
-                   "LEVEL]%s SQL [ARGS...]\n",
-                   argv[0], query ? " [--format table|csv|json|line]" : "");
+                   "LEVEL] [--format table|csv|json|line] SQL [ARGS...]\n",
+                   argv[0]);
             return EXIT_OK;
         } else if (strcmp(a, "-c") == 0 && v != NULL) {
             addresses = v;
@@ -785,7 +785,7 @@ static int one_statement(int argc, char **argv, bool query)
                 return EXIT_USAGE;
             }
             i++;
-        } else if (query && strcmp(a, "--format") == 0 && v != NULL) {
+        } else if (strcmp(a, "--format") == 0 && v != NULL) {
             if (!format_parse_mode(v, &mode)) {
                 fprintf(stderr, "walraft %s: unknown format \"%s\"\n",
                         argv[0], v);
@@ -802,8 +802,9 @@ static int one_statement(int argc, char **argv, bool query)
     }
     if (sql == NULL) {
         fprintf(stderr, "usage: walraft %s [-c ADDRS] [--db DB] "
-                        "[--consistency LEVEL]%s SQL [ARGS...]\n",
-                argv[0], query ? " [--format table|csv|json|line]" : "");
+                        "[--consistency LEVEL] [--format table|csv|json|line] "
+                        "SQL [ARGS...]\n",
+                argv[0]);
         return EXIT_USAGE;
     }
     rv = open_session(&s, addresses, database, level);
@@ -812,7 +813,13 @@ static int one_statement(int argc, char **argv, bool query)
     }
     s.mode = mode;
     rv = run_sql(&s, sql, argc - i, argv + i);
-    if (rv == WR_OK && !query) {
+    if (rv == WR_OK && !query && mode == FORMAT_JSON) {
+        printf("{\"changes\": %lld, \"last_insert_id\": %lld, "
+               "\"bookmark\": %llu}\n",
+               (long long)wr_changes(s.db),
+               (long long)wr_last_insert_rowid(s.db),
+               (unsigned long long)wr_bookmark(s.db));
+    } else if (rv == WR_OK && !query) {
         printf("%lld row(s) changed, last insert rowid %lld, bookmark %llu\n",
                (long long)wr_changes(s.db),
                (long long)wr_last_insert_rowid(s.db),

@@ -6,12 +6,13 @@
  *       Interactive, with line editing and history (libedit), when stdin is
  *       a terminal; otherwise reads statements from stdin. Dot commands:
  *       .help lists them.
- *   walraft exec  [-c ADDRS] [--db DB] [--consistency LEVEL] SQL [ARGS...]
- *   walraft query [-c ADDRS] [--db DB] [--consistency LEVEL]
- *                 [--format table|csv|json|line] SQL [ARGS...]
- *       One statement for scripts; ARGS bind to its parameters in order
- *       (an argument that is an integer or a real number binds as one,
- *       "NULL" as NULL, anything else as text).
+ *   walraft exec|query [-c ADDRS] [--db DB] [--consistency LEVEL]
+ *                      [--format table|csv|json|line] SQL [ARGS...]
+ *       Statements for scripts; ARGS bind to the first one's parameters in
+ *       order (an argument that is an integer or a real number binds as
+ *       one, "NULL" as NULL, anything else as text). query prints the rows;
+ *       exec prints what the write changed (a JSON object with --format
+ *       json).
  *
  * ADDRS defaults to $WALRAFT_ADDRESSES, else the local cluster that
  * scripts/start runs (127.0.0.1:9001-9003); DB defaults to "main". Exit

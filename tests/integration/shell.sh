@@ -71,6 +71,20 @@ for level in none weak linearizable strong; do
   expect_out "query at $level" "$(printf 'n\r\n3\r')" "$out"
 done
 
+out=$("$W" exec --format json "UPDATE t SET score = score + 1 WHERE id = ?" 3)
+[ "${out#\{\"changes\": 1, \"last_insert_id\": }" != "$out" ] || fail "exec --format json: $out"
+
+# .read, .headers off, .timer, .consistency.
+printf 'SELECT count(*) AS n FROM t;\n' >"$TMP/count.sql"
+out=$(printf '.headers off\n.mode csv\n.consistency none\n.read %s\n.consistency strong\n.read %s\n' \
+  "$TMP/count.sql" "$TMP/count.sql" | "$W" shell)
+expect_out ".read, .headers off, .consistency" "$(printf '3\r\n3\r')" "$out"
+out=$(printf '.timer on\nSELECT 1;\n' | "$W" shell)
+grep -q '^Run Time: real [0-9.]*$' <<<"$out" || fail ".timer: $out"
+rc=0; printf '.consistency sometimes\n' | "$W" shell 2>/dev/null || rc=$?
+[ "$rc" -eq 1 ] || fail "an unknown level exits $rc, not 1"
+log ".read, .headers, .timer, .consistency: ok"
+
 # .dump rebuilds the same rows in the sqlite3 CLI.
 printf '.dump\n' | "$W" shell >"$TMP/dump.sql" || fail ".dump failed"
 sqlite3 "$TMP/copy.db" <"$TMP/dump.sql" || fail "sqlite3 refused the dump"
