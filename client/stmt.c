@@ -70,12 +70,15 @@ static bool word_is(const char *p, size_t n, const char *word)
 }
 
 /* Where the statement starting at @p ends: just past its ';', or @end.
- * Quotes, comments and the body of a CREATE TRIGGER (whose ';'s end
- * statements inside it, up to END) are stepped over. */
+ * Quotes, comments and the body of a CREATE TRIGGER are stepped over. As
+ * in sqlite3_complete(), a trigger ends at "; END ;": an END that is the
+ * first word after a ';' (the END of a CASE inside the body never is). */
 static const char *statement_end(const char *p, const char *end)
 {
     bool trigger = false;
-    bool last_end = false; /* The last word was END. */
+    bool after_semicolon = false; /* The last token was ';'. */
+    bool last_end = false; /* The last token was an END right after a
+                              ';'. */
     size_t words = 0;
     const char *first = NULL;
     size_t first_n = 0;
@@ -102,11 +105,14 @@ static const char *statement_end(const char *p, const char *end)
             }
             p = p < end ? p + 1 : end;
             last_end = false;
+            after_semicolon = false;
         } else if (c == ';') {
             p++;
             if (!trigger || last_end) {
                 return p;
             }
+            after_semicolon = true;
+            last_end = false;
         } else if (isalnum((unsigned char)c) || c == '_') {
             size_t n = word_len(p, end);
             words++;
@@ -117,10 +123,12 @@ static const char *statement_end(const char *p, const char *end)
                        word_is(p, n, "TRIGGER")) {
                 trigger = true;
             }
-            last_end = word_is(p, n, "END");
+            last_end = after_semicolon && word_is(p, n, "END");
+            after_semicolon = false;
             p += n;
         } else {
             last_end = false;
+            after_semicolon = false;
             p++;
         }
     }

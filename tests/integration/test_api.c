@@ -396,6 +396,16 @@ static void errors(const char *all)
                   NULL, NULL, NULL) == WR_OK &&
               one_int(db, "SELECT count(*) FROM u WHERE k LIKE 't%'") == 2,
           "errors: a trigger body's semicolons do not split statements");
+    check(wr_exec(db,
+                  "CREATE TABLE IF NOT EXISTS w(k TEXT);"
+                  "CREATE TRIGGER IF NOT EXISTS w_case AFTER INSERT ON w "
+                  "BEGIN INSERT INTO u SELECT 'case-a' WHERE 1 = CASE "
+                  "WHEN new.k = 'a' THEN 1 ELSE 0 END; END; INSERT INTO w "
+                  "VALUES ('a')",
+                  NULL, NULL, NULL) == WR_OK &&
+              one_int(db, "SELECT count(*) FROM u WHERE k = 'case-a'") == 1,
+          "errors: the END of a CASE inside a trigger does not end it: %s",
+          wr_errmsg(db));
     wr_close(db);
 }
 
