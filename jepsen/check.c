@@ -9,8 +9,8 @@
  * checker, prints the verdict and its explanation, and writes
  * DIR/results.json (for a history that cannot be parsed, one saying so:
  * {"valid": "unknown", "error": "..."}). Exits 0 if valid, 1 if invalid,
- * 2 if unknown or if the history cannot be used. Until `walraft-jepsen check DIR` exists this is
- * the way to judge a history by hand.
+ * 2 if unknown or if the history cannot be used. `walraft-jepsen check`
+ * runs this program.
  */
 #include <errno.h>
 #include <getopt.h>

@@ -25,3 +25,23 @@ if(WALRAFT_TESTS)
   target_link_options(test_checkers PRIVATE
     -Wl,--wrap=malloc,--wrap=calloc,--wrap=realloc,--wrap=strdup)
 endif()
+
+# The runner: a local cluster (`walraft cluster up`), workers on libwalraft,
+# a nemesis, then the checker. Loopback only for now (issue 8).
+find_package(Threads REQUIRED)
+add_executable(walraft-jepsen ${CMAKE_CURRENT_LIST_DIR}/run.c)
+target_link_libraries(walraft-jepsen PRIVATE walraft_static wr_jepsen
+  Threads::Threads)
+add_dependencies(walraft-jepsen walraft walraftd walraft-jepsen-check)
+
+if(WALRAFT_TESTS)
+  # Register under pause and kill must be valid; the broken node
+  # (--unsafe-skip-read-index) must be caught. Ports 26000-26099.
+  add_test(NAME jepsen_register
+    COMMAND bash ${CMAKE_CURRENT_LIST_DIR}/../tests/integration/jepsen_register.sh
+      26000)
+  set_tests_properties(jepsen_register PROPERTIES
+    LABELS jepsen
+    TIMEOUT 400
+    ENVIRONMENT "WALRAFT=$<TARGET_FILE:walraft>;WALRAFTD=$<TARGET_FILE:walraftd>;WR_JEPSEN=$<TARGET_FILE:walraft-jepsen>;WR_PROCESS_TMP=${CMAKE_BINARY_DIR}/tests/tmp")
+endif()
