@@ -94,6 +94,12 @@ struct envelope {
     uint64_t seq;
 };
 
+/* Set the envelope fields of request body @f from @e. */
+#define ENVELOPE_PUT(f, e)                                         \
+    ((f).flags = (e).flags, (f).bookmark = (e).bookmark,           \
+     (f).max_staleness_ms = (e).max_staleness_ms,                  \
+     (f).client_id = (e).client_id, (f).seq = (e).seq)
+
 #define ENVELOPE_OF(f)                                             \
     ((struct envelope){.flags = (f).flags,                         \
                        .bookmark = (f).bookmark,                   \
@@ -964,11 +970,7 @@ static void forward_cb(struct peer_req *req,
 {
     struct conn *c = req->data;
     char msg[WR_ERRMSG_SIZE];
-    bool last = status != 0 ||
-                !((resp->kind == PROTO_RESP_ROWS &&
-                   resp->rows.rows.marker == PROTO_ROWS_PART) ||
-                  (resp->kind == PROTO_RESP_ROWS_EXT &&
-                   resp->rows_ext.rows.marker == PROTO_ROWS_PART));
+    bool last = status != 0 || !proto_response_continues(resp);
     int rv = 0;
 
     if (c->closing) {
@@ -1037,21 +1039,13 @@ static void forward(struct conn *c,
     r.schema = n > 255 ? 1 : 0;
     if (c->want_rows) {
         r.type = PROTO_REQ_QUERY_SQL_EXT;
-        r.query_sql_ext.flags = c->env.flags;
-        r.query_sql_ext.bookmark = c->env.bookmark;
-        r.query_sql_ext.max_staleness_ms = c->env.max_staleness_ms;
-        r.query_sql_ext.client_id = c->env.client_id;
-        r.query_sql_ext.seq = c->env.seq;
+        ENVELOPE_PUT(r.query_sql_ext, c->env);
         r.query_sql_ext.sql = sql;
         r.query_sql_ext.params.n = n;
         r.query_sql_ext.params.values = values;
     } else {
         r.type = PROTO_REQ_EXEC_SQL_EXT;
-        r.exec_sql_ext.flags = c->env.flags;
-        r.exec_sql_ext.bookmark = c->env.bookmark;
-        r.exec_sql_ext.max_staleness_ms = c->env.max_staleness_ms;
-        r.exec_sql_ext.client_id = c->env.client_id;
-        r.exec_sql_ext.seq = c->env.seq;
+        ENVELOPE_PUT(r.exec_sql_ext, c->env);
         r.exec_sql_ext.sql = sql;
         r.exec_sql_ext.params.n = n;
         r.exec_sql_ext.params.values = values;

@@ -197,10 +197,7 @@ static void link_process(struct link *l)
             link_fail(l, rv, errmsg);
             return;
         }
-        if (!((resp.kind == PROTO_RESP_ROWS &&
-               resp.rows.rows.marker == PROTO_ROWS_PART) ||
-              (resp.kind == PROTO_RESP_ROWS_EXT &&
-               resp.rows_ext.rows.marker == PROTO_ROWS_PART))) {
+        if (!proto_response_continues(&resp)) {
             l->head = req->next_;
             if (l->head == NULL) {
                 l->tail = NULL;

@@ -236,6 +236,14 @@ int proto_response_wire_type(int kind)
     return -1;
 }
 
+bool proto_response_continues(const struct proto_response *r)
+{
+    return (r->kind == PROTO_RESP_ROWS &&
+            r->rows.rows.marker == PROTO_ROWS_PART) ||
+           (r->kind == PROTO_RESP_ROWS_EXT &&
+            r->rows_ext.rows.marker == PROTO_ROWS_PART);
+}
+
 int proto_response_schema(int kind)
 {
     switch (kind) {

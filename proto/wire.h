@@ -716,6 +716,10 @@ const char *proto_response_name(int kind);
 int proto_response_wire_type(int kind);
 int proto_response_schema(int kind);
 
+/* True when @r is a ROWS or ROWS_EXT message ending in PROTO_ROWS_PART:
+ * another message of the same result set follows. */
+bool proto_response_continues(const struct proto_response *r);
+
 /*
  * Framing.
  */
