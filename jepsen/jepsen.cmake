@@ -29,7 +29,12 @@ endif()
 # The runner: a local cluster (`walraft cluster up`), workers on libwalraft,
 # a nemesis, then the checker. Loopback only for now (issue 8).
 find_package(Threads REQUIRED)
-add_executable(walraft-jepsen ${CMAKE_CURRENT_LIST_DIR}/run.c)
+add_executable(walraft-jepsen
+  ${CMAKE_CURRENT_LIST_DIR}/run.c
+  ${CMAKE_CURRENT_LIST_DIR}/runner.c
+  ${CMAKE_CURRENT_LIST_DIR}/cluster.c
+  ${CMAKE_CURRENT_LIST_DIR}/nemesis.c
+  ${CMAKE_CURRENT_LIST_DIR}/wl_register.c)
 target_link_libraries(walraft-jepsen PRIVATE walraft_static wr_jepsen
   Threads::Threads)
 add_dependencies(walraft-jepsen walraft walraftd walraft-jepsen-check)
