@@ -31,6 +31,7 @@ endif()
 find_package(Threads REQUIRED)
 add_executable(walraft-jepsen
   ${CMAKE_CURRENT_LIST_DIR}/run.c
+  ${CMAKE_CURRENT_LIST_DIR}/ci.c
   ${CMAKE_CURRENT_LIST_DIR}/runner.c
   ${CMAKE_CURRENT_LIST_DIR}/cluster.c
   ${CMAKE_CURRENT_LIST_DIR}/nemesis.c

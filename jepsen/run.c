@@ -35,6 +35,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "ci.h"
 #include "nemesis.h"
 #include "runner.h"
 
@@ -350,6 +351,7 @@ static void usage(FILE *out)
         "--out DIR\n"
         "       walraft-jepsen check DIR --workload W [options of "
         "walraft-jepsen-check]\n"
+        "       walraft-jepsen ci --out DIR [options]: the CI set (ci --help)\n"
         "Read levels: linearizable (default), none, weak, strong.\n"
         "Workloads: register. Nemeses: pause (SIGSTOP the leader), kill "
         "(kill -9, restart), none.\n"
@@ -574,6 +576,9 @@ int main(int argc, char **argv)
     }
     if (strcmp(argv[1], "check") == 0) {
         return cmd_check(argc - 1, argv + 1);
+    }
+    if (strcmp(argv[1], "ci") == 0) {
+        return cmd_ci(argc - 1, argv + 1);
     }
     if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
         usage(stdout);
