@@ -641,6 +641,75 @@ static int guard_set_vote(struct raft_io *io, raft_id server_id)
     return rv;
 }
 
+static void guard_recv(struct raft_io *inner, struct raft_message *m);
+
+/* Hold back a result the C1 gate keeps from the core: the last one of each
+ * sender. Dropping it instead would be as safe, but it would leave a new
+ * leader's progress for that follower in probe mode until the next
+ * heartbeat, 100 ms or more into the term, with the start-of-term barrier
+ * (and every write) waiting for it. Delivered later, it is just a delayed
+ * message, which Raft must take anyway. */
+static void hold_result(struct raft_io_guard *g, const struct raft_message *m)
+{
+    struct raft *r = g->raft_;
+    unsigned i;
+
+    if (g->held_term_ != r->current_term) {
+        g->n_held_ = 0;
+        g->held_term_ = r->current_term;
+    }
+    if (m->server_address == NULL ||
+        strlen(m->server_address) >= RAFT_IO_GUARD_ADDRESS_MAX) {
+        return;
+    }
+    for (i = 0; i < g->n_held_ && g->held_[i].id != m->server_id; i++) {
+    }
+    if (i == RAFT_IO_GUARD_HELD_MAX) {
+        return; /* No room: lost, as before holding existed. */
+    }
+    if (i == g->n_held_) {
+        g->n_held_++;
+    }
+    g->held_[i].id = m->server_id;
+    strcpy(g->held_[i].address, m->server_address);
+    g->held_[i].result = m->append_entries_result;
+}
+
+/* Deliver the held results once the leader that held them has persisted an
+ * entry of its own term; forget them if the term moved on. Each goes
+ * through guard_recv() again, so the gate still applies. */
+static void release_held(struct raft_io_guard *g)
+{
+    struct raft *r = g->raft_;
+    struct raft_io_guard_held held[RAFT_IO_GUARD_HELD_MAX];
+    unsigned n = g->n_held_;
+
+    if (n == 0) {
+        return;
+    }
+    if (r->state != RAFT_LEADER || g->held_term_ != r->current_term) {
+        g->n_held_ = 0;
+        return;
+    }
+    if (g->tail_term_ < r->current_term) {
+        return;
+    }
+    /* The core may send, and so reach hold_result() again, from inside
+     * recv: work on a copy. */
+    memcpy(held, g->held_, n * sizeof *held);
+    g->n_held_ = 0;
+    for (unsigned i = 0; i < n; i++) {
+        struct raft_message m = {
+            .type = RAFT_IO_APPEND_ENTRIES_RESULT,
+            .server_id = held[i].id,
+            .server_address = held[i].address,
+            .append_entries_result = held[i].result,
+        };
+        g->stats_.results_released++;
+        guard_recv(g->inner_, &m);
+    }
+}
+
 static void guard_append_cb(struct raft_io_append *req, int status)
 {
     struct raft_io_guard_append *a =
@@ -689,6 +758,9 @@ static void guard_append_cb(struct raft_io_append *req, int status)
     g->ctx_bound_ = saved_bound;
     g->ctx_term_ = saved_term;
     keep_committed(g);
+    if (!g->closing_ && !g->failed_) {
+        release_held(g);
+    }
 }
 
 static int guard_append(struct raft_io *io,
@@ -1130,6 +1202,9 @@ static void guard_recv(struct raft_io *inner, struct raft_message *m)
                 m->append_entries_result.term <= r->current_term &&
                 g->tail_term_ < r->current_term) {
                 g->stats_.results_dropped++;
+                if (on(g, RAFT_IO_GUARD_HOLD_RESULTS)) {
+                    hold_result(g, m);
+                }
                 return;
             }
             break;

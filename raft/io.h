@@ -86,7 +86,10 @@ enum {
     RAFT_IO_GUARD_INSTALL_CONFIG = 1u << 7, /* P5 (raft/README.md) */
     RAFT_IO_GUARD_HOLD_CANDIDACY = 1u << 8,   /* P4 (raft/README.md) */
     RAFT_IO_GUARD_ROLLBACK_CONFIG = 1u << 9,  /* C9's rollback crash */
-    RAFT_IO_GUARD_ALL = (1u << 10) - 1
+    RAFT_IO_GUARD_HOLD_RESULTS = 1u << 10, /* Speed, not safety: results the
+                                              C1 gate keeps back are held,
+                                              not dropped. */
+    RAFT_IO_GUARD_ALL = (1u << 11) - 1
 };
 
 /* Called once, with a sentence saying what failed, when the node must stop:
@@ -107,7 +110,10 @@ struct raft_io_guard_config {
 
 /* What the decorator did, for tests and diagnostics. */
 struct raft_io_guard_stats {
-    unsigned long long results_dropped; /* C1: results before own term. */
+    unsigned long long results_dropped; /* C1: results before own term,
+                                           held back (or lost if no room). */
+    unsigned long long results_released; /* Held results delivered once an
+                                            own-term entry was persisted. */
     unsigned long long votes_clamped;   /* C5: RequestVotes rewritten. */
     unsigned long long acks_clamped;    /* C7/C8: last_log_index lowered. */
     unsigned long long acks_stale;      /* C7: dropped, term moved on. */
@@ -146,6 +152,10 @@ struct guard_deferred;        /* One deferred request, private (io.c). */
  * implementation fires before its close callback, and the callbacks of
  * dropped replies (and of requests deferred after a fatal hook returned)
  * fire at close at the latest. */
+/* Room for held-back results: senders, and the longest address kept. */
+#define RAFT_IO_GUARD_HELD_MAX 8
+#define RAFT_IO_GUARD_ADDRESS_MAX 64
+
 struct raft_io_guard {
     struct raft_io io; /* What r->io points to once installed. */
     /* Private. */
@@ -168,6 +178,16 @@ struct raft_io_guard {
     struct raft_io_guard_append *head_; /* In-flight appends, oldest */
     struct raft_io_guard_append *tail_; /* first. */
     struct guard_dropped *dropped_;   /* Replies dropped, callbacks due. */
+    /* AppendEntries results held back from a leader that has not persisted
+     * an entry of its own term (C1): the last one of each sender, of the
+     * term in held_term_, delivered once it has (see io.c). */
+    struct raft_io_guard_held {
+        raft_id id;
+        char address[RAFT_IO_GUARD_ADDRESS_MAX];
+        struct raft_append_entries_result result;
+    } held_[RAFT_IO_GUARD_HELD_MAX];
+    unsigned n_held_;
+    raft_term held_term_;
     struct guard_deferred *deferred_; /* After a fatal hook returned. */
     /* What the core is doing when it sends a reply (see io.c). */
     int ctx_kind_;

@@ -1040,6 +1040,81 @@ static void figure8_with_guard_applies_no_overwritten_entry(void **state)
     cluster_stop(cur);
 }
 
+/* ---- 1b. Held results: a new leader does not wait for a heartbeat ------- */
+
+/* How long, in fixture milliseconds, a new leader whose own disk is slower
+ * than its followers' takes from its election to committing and applying a
+ * first entry of its term. With @disable, the decorator's protections that
+ * it names are off. */
+static raft_time first_commit_after_election(unsigned disable)
+{
+    struct at_index a;
+    raft_time elected;
+    int status = -1;
+
+    cluster_start(3, disable, false);
+    elect(0);
+    assert_int_equal(propose(0, NULL, NULL), 0);
+    a = (struct at_index){1, log_last(&R(0)->log)};
+    if (!step_until(all_applied, &a, 5000)) {
+        fail_msg("S2 and S3 did not apply the first entry");
+    }
+    /* S2's disk takes 60 ms, S3's 1 ms: S3 answers S2's first heartbeat
+     * before S2 has persisted anything of its new term. */
+    raft_fixture_set_disk_latency(&cur->f, 1, 60);
+    raft_fixture_set_disk_latency(&cur->f, 2, 1);
+    kill_node(0);
+    elect(1);
+    elected = cur->f.time;
+    assert_int_equal(propose(1, NULL, &status), 0);
+    a = (struct at_index){1, log_last(&R(1)->log)};
+    if (!step_until(has_applied, &a, 5000)) {
+        fail_msg("S2 did not commit its entry");
+    }
+    assert_int_equal(status, 0);
+    assert_no_violation();
+    return cur->f.time - elected;
+}
+
+/* A new leader whose followers answer its first heartbeat before its own
+ * disk has persisted an entry of its term gets their answers once it has,
+ * and commits about when its own disk is done (91 ms here), not a
+ * heartbeat interval (100 ms) after that (201 ms). */
+static void held_results_commit_without_waiting_for_heartbeat(void **state)
+{
+    raft_time took;
+
+    (void)state;
+    fprintf(stderr, "seed=0 (scripted)\n");
+    took = first_commit_after_election(0);
+    fprintf(stderr, "  first commit %llu ms after the election\n",
+            (unsigned long long)took);
+    assert_true(raft_io_guard_stats(&cur->nodes[1].guard)->results_released >
+                0);
+    assert_true(took < 100);
+    cluster_stop(cur);
+}
+
+/* The same with results dropped instead of held: the commit waits for the
+ * next heartbeat's answers (what the test above would see without the
+ * holding). */
+static void dropped_results_wait_for_heartbeat(void **state)
+{
+    raft_time took;
+
+    (void)state;
+    fprintf(stderr, "seed=0 (scripted)\n");
+    took = first_commit_after_election(RAFT_IO_GUARD_HOLD_RESULTS);
+    fprintf(stderr, "  first commit %llu ms after the election\n",
+            (unsigned long long)took);
+    assert_true(raft_io_guard_stats(&cur->nodes[1].guard)->results_dropped >
+                0);
+    assert_int_equal(
+        raft_io_guard_stats(&cur->nodes[1].guard)->results_released, 0);
+    assert_true(took >= 100);
+    cluster_stop(cur);
+}
+
 /* ---- 2. RequestVote advertises the persisted tail ------------------------ */
 
 /* S1 leads and replicates three entries; S2's disk is so slow that it holds
@@ -1933,6 +2008,10 @@ int main(void)
             figure8_without_gate_overwrites_applied_entry, teardown),
         cmocka_unit_test_teardown(
             figure8_with_guard_applies_no_overwritten_entry, teardown),
+        cmocka_unit_test_teardown(
+            held_results_commit_without_waiting_for_heartbeat, teardown),
+        cmocka_unit_test_teardown(dropped_results_wait_for_heartbeat,
+                                  teardown),
         cmocka_unit_test_teardown(candidate_without_clamp_advertises_memory,
                                   teardown),
         cmocka_unit_test_teardown(candidate_advertises_persisted_tail,
