@@ -1184,6 +1184,34 @@ static void roll_back_change(struct raft_io_guard *g,
     g->stats_.config_rollbacks++;
 }
 
+/* libraft 0.15 refuses every vote and pre-vote while a follower knows a
+ * leader (recv_request_vote.c, has_leader), however long ago it last heard
+ * from it; the thesis (4.2.3) refuses only "within the minimum election
+ * timeout of hearing from a current leader". So when a leader dies, no
+ * candidate wins before the last voter's own randomized timeout has run
+ * out too: with 3 voters, about 1.67 election timeouts on average instead
+ * of 1.33. Before a RequestVote reaches the core, a follower that has not
+ * heard from its leader for a whole election timeout forgets it, the
+ * thesis's rule; granting votes is always safe, this only decides whether
+ * a vote is considered. Not while one of its appends is in flight: its
+ * completion addresses follower_state.current_leader (replication.c
+ * appendFollowerCb()). The address stays allocated; recvUpdateLeader()
+ * and convertClearFollower() own it as before. */
+static void forget_silent_leader(struct raft_io_guard *g)
+{
+    struct raft *r = g->raft_;
+
+    if (!on(g, RAFT_IO_GUARD_FORGET_LEADER) || r->state != RAFT_FOLLOWER ||
+        r->follower_state.current_leader.id == 0 || g->head_ != NULL) {
+        return;
+    }
+    if (g->inner_->time(g->inner_) - r->election_timer_start >=
+        r->election_timeout) {
+        r->follower_state.current_leader.id = 0;
+        g->stats_.leaders_forgotten++;
+    }
+}
+
 static void guard_recv(struct raft_io *inner, struct raft_message *m)
 {
     struct raft_io_guard *g = guard_of_inner(inner);
@@ -1238,6 +1266,9 @@ static void guard_recv(struct raft_io *inner, struct raft_message *m)
             g->ctx_term_ = r->current_term;
             break;
         }
+        case RAFT_IO_REQUEST_VOTE:
+            forget_silent_leader(g);
+            break;
         case RAFT_IO_TIMEOUT_NOW:
             /* The other way a follower turns candidate (P4, holding()). The
              * leader's transfer times out instead. */

@@ -89,7 +89,9 @@ enum {
     RAFT_IO_GUARD_HOLD_RESULTS = 1u << 10, /* Speed, not safety: results the
                                               C1 gate keeps back are held,
                                               not dropped. */
-    RAFT_IO_GUARD_ALL = (1u << 11) - 1
+    RAFT_IO_GUARD_FORGET_LEADER = 1u << 11, /* Speed: votes after the
+                                               minimum election timeout. */
+    RAFT_IO_GUARD_ALL = (1u << 12) - 1
 };
 
 /* Called once, with a sentence saying what failed, when the node must stop:
@@ -114,6 +116,8 @@ struct raft_io_guard_stats {
                                            held back (or lost if no room). */
     unsigned long long results_released; /* Held results delivered once an
                                             own-term entry was persisted. */
+    unsigned long long leaders_forgotten; /* Silent leaders forgotten so a
+                                             RequestVote can be granted. */
     unsigned long long votes_clamped;   /* C5: RequestVotes rewritten. */
     unsigned long long acks_clamped;    /* C7/C8: last_log_index lowered. */
     unsigned long long acks_stale;      /* C7: dropped, term moved on. */
