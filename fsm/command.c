@@ -31,6 +31,13 @@
  * - A compressed payload is strictly smaller than the raw pages (the encoder
  *   keeps compression only when it saves space), so flipping the flag on an
  *   uncompressed command can never be mistaken for a valid one.
+ * - A delta payload (flag bit 2) is likewise strictly smaller than the raw
+ *   pages, never flagged LZ4 as well, and its block lengths are each at
+ *   least 1 and add up to exactly what the payload holds after its header
+ *   and length array. command_decode() checks all that but expands nothing:
+ *   the bases belong to the applying node's database, so command_expand()
+ *   does it, and the CRC of the expanded pages proves the bases were the
+ *   leader's.
  * - A command, taken in its uncompressed form, is at most COMMAND_SIZE_MAX
  *   bytes. The limit is on the uncompressed form so that whether a
  *   transaction fits does not depend on how well its pages compress, and so
@@ -65,6 +72,10 @@
 /* Bits of the header's flags. */
 #define FLAG_LZ4 0x0001u
 #define FLAG_SESSIONS 0x0002u
+#define FLAG_DELTA 0x0004u
+
+/* Base size and reserved word at the start of a delta payload. */
+#define DELTA_HEADER_SIZE 8
 
 /* Fixed part of the SESSIONS body, before the name. */
 #define SESSIONS_FIXED_SIZE 8
@@ -86,6 +97,44 @@
 
 #define PAGE_SIZE_MIN 512
 #define PAGE_SIZE_MAX 65536
+
+/* CRC-32C with the SSE 4.2 instruction where the CPU has it: the same
+ * values as lib/crc32c.c's table code (the instruction computes CRC-32C,
+ * reflected, as that code does), ten times as fast. The CRC of a delta
+ * command's expanded pages is computed on every node for every page, so
+ * this is on the write path's hot side (issue 7). */
+#if defined(__x86_64__)
+__attribute__((target("sse4.2"))) static uint32_t crc32c_sse42(uint32_t crc,
+                                                               const uint8_t *p,
+                                                               size_t n)
+{
+    uint64_t c = (uint32_t)~crc;
+    uint32_t c32;
+
+    while (n >= 8) {
+        c = __builtin_ia32_crc32di(c, get_le64(p));
+        p += 8;
+        n -= 8;
+    }
+    c32 = (uint32_t)c;
+    while (n > 0) {
+        c32 = __builtin_ia32_crc32qi(c32, *p);
+        p++;
+        n--;
+    }
+    return ~c32;
+}
+#endif
+
+static uint32_t fast_crc32c(uint32_t crc, const void *buf, size_t n)
+{
+#if defined(__x86_64__)
+    if (__builtin_cpu_supports("sse4.2")) {
+        return crc32c_sse42(crc, buf, n);
+    }
+#endif
+    return crc32c(crc, buf, n);
+}
 
 static uint64_t pad8(uint64_t n)
 {
@@ -175,7 +224,7 @@ static void put_header(uint8_t *out,
     out[5] = (uint8_t)type;
     put_le16(out + 6, flags);
     put_le32(out + 8, (uint32_t)body_len);
-    put_le32(out + 12, crc32c(0, out + COMMAND_HEADER_SIZE, body_len));
+    put_le32(out + 12, fast_crc32c(0, out + COMMAND_HEADER_SIZE, body_len));
     put_le64(out + 16, 0);
 }
 
@@ -194,6 +243,9 @@ static bool all_zero(const uint8_t *p, size_t n)
     }
     return true;
 }
+
+/* The base of a page past the base size: zeros, never written. */
+static uint8_t zero_page[PAGE_SIZE_MAX];
 
 /*
  * Encoder.
@@ -288,6 +340,62 @@ static void gather_pages(const struct command_frames *f, uint8_t *dst)
     }
 }
 
+static const uint8_t *page_at(const struct command_frames *f, uint32_t i)
+{
+    if (f->page_ptrs != NULL) {
+        return f->page_ptrs[i];
+    }
+    return (const uint8_t *)f->pages + (size_t)i * f->page_size;
+}
+
+/* Write the delta payload of @f (format at the top of command.h) at @dst,
+ * in at most @cap bytes, and the CRC of its pages to *@crc. Returns its
+ * length, 0 if it does not fit in @cap (store the pages otherwise), or -1
+ * if out of memory. */
+static long encode_delta(const struct command_frames *f,
+                         uint8_t *dst,
+                         size_t cap,
+                         uint32_t *crc)
+{
+    size_t lens_size = (size_t)pad8((uint64_t)f->n_pages * 4);
+    size_t off = DELTA_HEADER_SIZE + lens_size;
+    LZ4_stream_t *stream;
+    int page_size = (int)f->page_size;
+
+    if (cap <= off) {
+        return 0;
+    }
+    stream = LZ4_createStream();
+    if (stream == NULL) {
+        return -1;
+    }
+    put_le32(dst, f->base_size);
+    put_le32(dst + 4, 0);
+    memset(dst + DELTA_HEADER_SIZE, 0, lens_size);
+    *crc = 0;
+    for (uint32_t i = 0; i < f->n_pages; i++) {
+        const uint8_t *page = page_at(f, i);
+        const void *base = f->bases[i] != NULL ? f->bases[i] : zero_page;
+        int n;
+
+        /* LZ4_loadDict() resets the stream: each page is compressed with
+         * its own base only, so it can be expanded on its own. */
+        LZ4_loadDict(stream, base, page_size);
+        n = LZ4_compress_fast_continue(stream, (const char *)page,
+                                       (char *)dst + off, page_size,
+                                       (int)(cap - off), 1);
+        if (n <= 0) {
+            LZ4_freeStream(stream);
+            return 0;
+        }
+        put_le32(dst + DELTA_HEADER_SIZE + (size_t)i * 4, (uint32_t)n);
+        off += (size_t)n;
+        *crc = fast_crc32c(*crc, page, f->page_size);
+    }
+    LZ4_freeStream(stream);
+    return (long)off;
+}
+
 int command_frames_encode(const struct command_frames *frames,
                           bool compress,
                           void **buf,
@@ -363,7 +471,22 @@ int command_frames_encode(const struct command_frames *frames,
     p += PAYLOAD_HEADER_SIZE;
 
     payload_size = raw_payload;
-    if (compress) {
+    if (compress && frames->bases != NULL) {
+        /* Strictly smaller than the raw pages, as the decoder requires. */
+        uint32_t crc = 0;
+        long n = encode_delta(frames, p, raw_payload - 1, &crc);
+        if (n < 0) {
+            goto err_after_alloc;
+        }
+        if (n > 0) {
+            payload_size = (size_t)n;
+            flags |= FLAG_DELTA;
+            put_le32(payload_len_at + 4, crc);
+        } else {
+            gather_pages(frames, p);
+            put_le32(payload_len_at + 4, 0);
+        }
+    } else if (compress) {
         const char *src = frames->pages;
         int n;
         if (frames->page_ptrs != NULL) {
@@ -387,11 +510,12 @@ int command_frames_encode(const struct command_frames *frames,
             memcpy(p, src, raw_payload);
         }
         free(gathered);
+        put_le32(payload_len_at + 4, 0);
     } else {
         gather_pages(frames, p);
+        put_le32(payload_len_at + 4, 0);
     }
     put_le32(payload_len_at, (uint32_t)payload_size);
-    put_le32(payload_len_at + 4, 0);
     p += payload_size;
     if (frames->n_sessions > 0) {
         size_t pad = (size_t)pad8(payload_size) - payload_size;
@@ -696,9 +820,57 @@ static int decode_sessions(const uint8_t *body,
     return 0;
 }
 
+/* Check the layout of the delta payload of @stored bytes at @payload for
+ * @n_pages pages, before anything is allocated. */
+static int check_delta(const uint8_t *payload,
+                       uint32_t stored,
+                       uint32_t n_pages,
+                       char *errmsg)
+{
+    uint64_t lens_size = pad8((uint64_t)n_pages * 4);
+    uint64_t blocks = 0;
+
+    if ((uint64_t)stored < DELTA_HEADER_SIZE + lens_size) {
+        err_printf(errmsg,
+                   "truncated: delta payload of %u bytes, its header and "
+                   "block lengths need %llu",
+                   stored,
+                   (unsigned long long)(DELTA_HEADER_SIZE + lens_size));
+        return WR_CORRUPT;
+    }
+    if (get_le32(payload + 4) != 0) {
+        err_printf(errmsg, "delta payload reserved field is not zero");
+        return WR_CORRUPT;
+    }
+    for (uint32_t i = 0; i < n_pages; i++) {
+        uint32_t n = get_le32(payload + DELTA_HEADER_SIZE + (size_t)i * 4);
+        if (n == 0) {
+            err_printf(errmsg, "delta block %u is empty", i);
+            return WR_CORRUPT;
+        }
+        blocks += n;
+    }
+    if (!all_zero(payload + DELTA_HEADER_SIZE + (size_t)n_pages * 4,
+                  (size_t)(lens_size - (uint64_t)n_pages * 4))) {
+        err_printf(errmsg, "delta block length padding is not zero");
+        return WR_CORRUPT;
+    }
+    if (DELTA_HEADER_SIZE + lens_size + blocks != stored) {
+        err_printf(errmsg,
+                   "delta blocks take %llu bytes, the payload has %llu for "
+                   "them",
+                   (unsigned long long)blocks,
+                   (unsigned long long)(stored - DELTA_HEADER_SIZE -
+                                        lens_size));
+        return WR_CORRUPT;
+    }
+    return 0;
+}
+
 static int decode_frames(const uint8_t *body,
                          uint32_t body_len,
                          bool compressed,
+                         bool delta,
                          bool with_sessions,
                          struct command_decoded *out,
                          char *errmsg)
@@ -784,7 +956,7 @@ static int decode_frames(const uint8_t *body,
         return WR_CORRUPT;
     }
     stored = get_le32(payload_hdr);
-    if (get_le32(payload_hdr + 4) != 0) {
+    if (!delta && get_le32(payload_hdr + 4) != 0) {
         err_printf(errmsg, "payload reserved field is not zero");
         return WR_CORRUPT;
     }
@@ -825,15 +997,21 @@ static int decode_frames(const uint8_t *body,
         return WR_CORRUPT;
     }
     raw = (uint64_t)n_pages * page_size;
-    rv = check_payload(compressed, stored, raw, errmsg);
+    rv = check_payload(compressed || delta, stored, raw, errmsg);
     if (rv != 0) {
         return rv;
+    }
+    if (delta) {
+        rv = check_delta(payload, stored, n_pages, errmsg);
+        if (rv != 0) {
+            return rv;
+        }
     }
 
     /* Every check that needs no decompression has passed. raw is now at
      * most COMMAND_SIZE_MAX, and nos_size at most the buffer's length. */
     nos_size = (nos_size + 15) & ~(size_t)15;
-    scratch = malloc(nos_size + (compressed ? (size_t)raw : 0));
+    scratch = malloc(nos_size + (compressed || delta ? (size_t)raw : 0));
     if (scratch == NULL) {
         err_printf(errmsg, "out of memory decoding %u pages of %u bytes",
                    n_pages, page_size);
@@ -875,6 +1053,14 @@ static int decode_frames(const uint8_t *body,
     out->frames.page_nos = page_nos;
     out->frames.page_ptrs = NULL;
     out->frames.pages = payload;
+    if (delta) {
+        /* Expanded by command_expand(), which needs the bases. */
+        out->frames.pages = NULL;
+        out->delta_base_size = get_le32(payload);
+        out->delta_lens = payload + DELTA_HEADER_SIZE;
+        out->delta = payload + DELTA_HEADER_SIZE + pad8((uint64_t)n_pages * 4);
+        out->delta_crc = get_le32(payload_hdr + 4);
+    }
     out->frames.n_sessions = out->n_sessions;
     out->frames.sessions = out->sessions;
     return 0;
@@ -923,13 +1109,17 @@ int command_decode(const void *buf,
         return WR_UNSUPPORTED;
     }
     flags = get_le16(p + 6);
-    if ((flags & ~(FLAG_LZ4 | FLAG_SESSIONS)) != 0) {
+    if ((flags & ~(FLAG_LZ4 | FLAG_SESSIONS | FLAG_DELTA)) != 0) {
         err_printf(errmsg, "unknown command flags 0x%04x", (unsigned)flags);
         return WR_UNSUPPORTED;
     }
     if (type == COMMAND_SESSIONS && flags != 0) {
         err_printf(errmsg, "flags 0x%04x on a SESSIONS command",
                    (unsigned)flags);
+        return WR_CORRUPT;
+    }
+    if ((flags & FLAG_LZ4) != 0 && (flags & FLAG_DELTA) != 0) {
+        err_printf(errmsg, "a payload cannot be both LZ4 and delta");
         return WR_CORRUPT;
     }
     if (get_le64(p + 16) != 0) {
@@ -955,7 +1145,7 @@ int command_decode(const void *buf,
         err_printf(errmsg, "padding after the body is not zero");
         return WR_CORRUPT;
     }
-    crc = crc32c(0, p + COMMAND_HEADER_SIZE, body_len);
+    crc = fast_crc32c(0, p + COMMAND_HEADER_SIZE, body_len);
     if (crc != get_le32(p + 12)) {
         err_printf(errmsg,
                    "checksum mismatch: header says 0x%08x, body has 0x%08x",
@@ -968,6 +1158,7 @@ int command_decode(const void *buf,
     } else {
         rv = decode_frames(p + COMMAND_HEADER_SIZE, body_len,
                            (flags & FLAG_LZ4) != 0,
+                           (flags & FLAG_DELTA) != 0,
                            (flags & FLAG_SESSIONS) != 0, out, errmsg);
     }
     if (rv != 0) {
@@ -977,6 +1168,56 @@ int command_decode(const void *buf,
         memset(out, 0, sizeof *out);
     }
     return rv;
+}
+
+bool command_needs_bases(const struct command_decoded *d)
+{
+    return d->type == COMMAND_FRAMES && d->delta != NULL;
+}
+
+int command_expand(struct command_decoded *d,
+                   const void *const *bases,
+                   char *errmsg)
+{
+    struct command_frames *f = &d->frames;
+    size_t nos_size = ((size_t)f->n_pages * 4 + 15) & ~(size_t)15;
+    uint8_t *dst = (uint8_t *)d->scratch + nos_size;
+    const uint8_t *src = d->delta;
+    int page_size = (int)f->page_size;
+    uint32_t crc;
+
+    if (!command_needs_bases(d)) {
+        err_printf(errmsg, "the command has no delta payload to expand");
+        return WR_INVALID;
+    }
+    for (uint32_t i = 0; i < f->n_pages; i++) {
+        uint32_t len = get_le32(d->delta_lens + (size_t)i * 4);
+        const void *base = bases[i] != NULL ? bases[i] : zero_page;
+        /* check_delta() made the lengths add up to the payload, and the
+         * payload is below 1 GiB. */
+        int n = LZ4_decompress_safe_usingDict(
+            (const char *)src, (char *)dst + (size_t)i * f->page_size,
+            (int)len, page_size, base, page_size);
+        if (n != page_size) {
+            err_printf(errmsg,
+                       "delta block %u (page %u) does not expand to one page",
+                       i, f->page_nos[i]);
+            return WR_CORRUPT;
+        }
+        src += len;
+    }
+    crc = fast_crc32c(0, dst, (size_t)f->n_pages * f->page_size);
+    if (crc != d->delta_crc) {
+        err_printf(errmsg,
+                   "expanded pages have checksum 0x%08x, the leader's had "
+                   "0x%08x: a base page differs from the leader's",
+                   crc, d->delta_crc);
+        return WR_CORRUPT;
+    }
+    f->pages = dst;
+    d->delta = NULL;
+    d->delta_lens = NULL;
+    return 0;
 }
 
 void command_decoded_close(struct command_decoded *d)

@@ -11,7 +11,9 @@
  *   4  u8   format version, 1
  *   5  u8   type: 1 = FRAMES, 2 = SESSIONS
  *   6  u16  flags: bit 0 = the page payload is LZ4-compressed (FRAMES only),
- *                  bit 1 = session records follow the payload (FRAMES only);
+ *                  bit 1 = session records follow the payload (FRAMES only),
+ *                  bit 2 = the page payload is a delta payload (below;
+ *                  FRAMES only, never with bit 0);
  *                  a SESSIONS command has no flag set
  *   8  u32  body length in bytes (everything after the header, before padding)
  *  12  u32  CRC-32C of the body
@@ -31,10 +33,21 @@
  *  24  L bytes of name, zero-padded to a multiple of 8
  *   .  N × u32 page numbers, strictly increasing, each in 1..commit size,
  *      zero-padded to a multiple of 8
- *   .  u32 stored payload length S, u32 reserved zero
+ *   .  u32 stored payload length S, u32 reserved zero, or with flag bit 2
+ *      the CRC-32C of the N pages the delta payload expands to
  *   .  S bytes of payload: the N pages in page-number order, N × page size
  *      bytes, either raw (S = N × page size) or one LZ4 block that
- *      decompresses to exactly that many bytes
+ *      decompresses to exactly that many bytes, or (flag bit 2) a delta
+ *      payload, S < N × page size:
+ *        0  u32  base size B: the database size in pages before the
+ *                transaction
+ *        4  u32  reserved, zero
+ *        8  N × u32 block lengths, each at least 1, zero-padded to a
+ *           multiple of 8
+ *        .  the N LZ4 blocks back to back, ending exactly at S. Block i
+ *           decompresses to exactly one page, with page i's base as the LZ4
+ *           dictionary: its content in the committed database before the
+ *           transaction if its number is at most B, else a page of zeros
  *   .  only when flag bit 1 is set: zero padding of the payload to a
  *      multiple of 8, then the session records (below), at least one
  *
@@ -90,6 +103,15 @@ struct command_session {
     int64_t last_insert_id;
 };
 
+/* Why deltas (issue 7): a single-row upsert changes three pages (table
+ * leaf, index leaf, page 1) by a few hundred bytes each, yet plain LZ4
+ * stores about 6.7 KB for them. Compressing each page against its previous
+ * version stores little more than the changed bytes, and every node holds
+ * that previous version: its committed database is the same, page for
+ * page, at every index. The base size in the payload lets an applying node
+ * check that, and the CRC of the expanded pages catches any base that
+ * differs; either mismatch is WR_CORRUPT, never a silently wrong page. */
+
 /* The pages of one transaction. Either form of the payload may be used by the
  * encoder: @pages (N contiguous pages) or @page_ptrs (N separate pages). */
 struct command_frames {
@@ -100,7 +122,14 @@ struct command_frames {
     const char *db_name;      /* NUL-terminated. */
     const uint32_t *page_nos; /* N page numbers, strictly increasing. */
     const void *const *page_ptrs; /* Encoder input: N pointers to pages. */
-    const void *pages;        /* Decoder output: N × page_size bytes. */
+    const void *pages;        /* Decoder output: N × page_size bytes; NULL
+                                 until command_expand() for a delta. */
+    /* Encoder input, optional: N pointers to the base version of each page
+     * (NULL: a page of zeros) and the base size B. With @bases set and
+     * compression on, the payload is a delta payload when that is smaller
+     * than the raw pages. */
+    const void *const *bases;
+    uint32_t base_size;
     /* Session records written with the pages (0 and NULL: none). */
     uint32_t n_sessions;
     const struct command_session *sessions;
@@ -141,6 +170,12 @@ struct command_decoded {
     const struct command_session *sessions; /* Host order; in records. */
     void *scratch; /* Page numbers and decompressed payload; owned. */
     void *records; /* Session records; owned. */
+    /* A delta payload still to expand (frames.pages is NULL until then):
+     * the blocks, their lengths, the base size and the pages' CRC. */
+    const uint8_t *delta;
+    const uint8_t *delta_lens;
+    uint32_t delta_base_size;
+    uint32_t delta_crc;
 };
 
 /* Decode @len bytes at @buf. No reference to @buf is kept beyond what the
@@ -150,6 +185,20 @@ struct command_decoded {
 int command_decode(const void *buf,
                    size_t len,
                    struct command_decoded *out,
+                   char *errmsg);
+
+/* True if @d is a FRAMES command whose pages are stored as deltas: call
+ * command_expand() before using frames.pages. d->delta_base_size is the
+ * database size in pages the bases must come from. */
+bool command_needs_bases(const struct command_decoded *d);
+
+/* Expand the delta payload of @d into frames.pages, with @bases[i] (NULL: a
+ * page of zeros) as the base of page i; no reference to @bases is kept.
+ * Returns 0, or WR_CORRUPT with @errmsg set if a block does not expand to
+ * exactly one page or the pages do not match the command's CRC (a base
+ * that differs from the leader's). Call once. */
+int command_expand(struct command_decoded *d,
+                   const void *const *bases,
                    char *errmsg);
 
 /* Release what command_decode() allocated. */

@@ -856,12 +856,15 @@ bool exec_busy(struct exec *e, const char *db)
 /* The transaction @b's requests just committed on b->db: turn its pages
  * into one command (none: a barrier) and propose it. On success the batch is
  * in flight; on error nothing was proposed, the pages are dropped, and @b is
- * still the caller's. */
+ * still the caller's. With @proposed not NULL, a transaction that changed
+ * nothing (and carries no session) is not proposed at all: 0 with
+ * *@proposed false, and @b is still the caller's. */
 static int capture_and_propose(struct exec *e,
                                struct batch *b,
                                unsigned n,
                                const struct command_session *sessions,
                                unsigned n_sessions,
+                               bool *proposed,
                                char *errmsg)
 {
     void *cmd = NULL;
@@ -873,6 +876,12 @@ static int capture_and_propose(struct exec *e,
     if (rv != 0) {
         err_wrap(errmsg, "capture the transaction");
         return rv;
+    }
+    if (proposed != NULL) {
+        *proposed = cmd != NULL;
+        if (cmd == NULL) {
+            return 0;
+        }
     }
     /* In flight from now on: a proposer breaking its contract by firing
      * the callback at once would still find the batch consistent. */
@@ -1139,7 +1148,7 @@ int exec_write(struct exec *e,
     b->db = db;
     b->reqs = reqs[0];
     n_records = sessions_collect(reqs, refs, n_refs, records);
-    rv = capture_and_propose(e, b, n, records, n_records, errmsg);
+    rv = capture_and_propose(e, b, n, records, n_records, NULL, errmsg);
     if (rv != 0) {
         goto err_after_alloc;
     }
@@ -1370,7 +1379,12 @@ int exec_tx_run(struct exec_tx *tx, struct exec_req *req)
     return req->status;
 }
 
-int exec_tx_commit(struct exec_tx *tx, struct exec_req *req, char *errmsg)
+/* exec_tx_commit() and exec_tx_commit_read(): with @proposed NULL a
+ * transaction that changed nothing goes through the log as a barrier. */
+static int tx_commit(struct exec_tx *tx,
+                     struct exec_req *req,
+                     bool *proposed,
+                     char *errmsg)
 {
     struct exec *e = tx->e;
     struct batch *b = NULL;
@@ -1406,8 +1420,11 @@ int exec_tx_commit(struct exec_tx *tx, struct exec_req *req, char *errmsg)
     tx_unlink(tx);
     free(tx);
     tx = NULL;
-    rv = capture_and_propose(e, b, 1, NULL, 0, errmsg);
+    rv = capture_and_propose(e, b, 1, NULL, 0, proposed, errmsg);
     if (rv == 0) {
+        if (proposed != NULL && !*proposed) {
+            free(b);
+        }
         return 0;
     }
 
@@ -1418,6 +1435,20 @@ out:
     }
     assert(rv != 0);
     return rv;
+}
+
+int exec_tx_commit(struct exec_tx *tx, struct exec_req *req, char *errmsg)
+{
+    return tx_commit(tx, req, NULL, errmsg);
+}
+
+int exec_tx_commit_read(struct exec_tx *tx,
+                        struct exec_req *req,
+                        bool *proposed,
+                        char *errmsg)
+{
+    *proposed = true;
+    return tx_commit(tx, req, proposed, errmsg);
 }
 
 void exec_tx_rollback(struct exec_tx *tx)

@@ -191,6 +191,21 @@ bool exec_tx_alive(struct exec_tx *tx);
  * was committed (definite), @errmsg says why and the callback never fires. */
 int exec_tx_commit(struct exec_tx *tx, struct exec_req *req, char *errmsg);
 
+/* exec_tx_commit() for a transaction the caller believes read-only (every
+ * statement it ran was sqlite3_stmt_readonly()): when its COMMIT wrote no
+ * page, nothing is proposed, since there is nothing to replicate and a log
+ * entry would only cost an fsync on a majority (issue 7). Then it returns
+ * 0 with *@proposed false, @tx released, @req's outputs set as for a
+ * write that changed nothing (bookmark 0) and its callback never fires:
+ * the caller vouches for the reads at their own consistency level (a
+ * read-index round for linearizable). When the COMMIT did write, it is
+ * proposed exactly as by exec_tx_commit() and *@proposed is true. Errors
+ * as exec_tx_commit(). */
+int exec_tx_commit_read(struct exec_tx *tx,
+                        struct exec_req *req,
+                        bool *proposed,
+                        char *errmsg);
+
 /* ROLLBACK @tx (if still open) and release it. */
 void exec_tx_rollback(struct exec_tx *tx);
 

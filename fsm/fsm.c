@@ -640,6 +640,8 @@ int fsm_poll_sessions(struct fsm_db *db,
 {
     struct vfs_tx tx;
     struct command_frames frames;
+    const void **bases = NULL;
+    void *base_buf = NULL;
     int rv;
 
     *cmd = NULL;
@@ -675,8 +677,21 @@ int fsm_poll_sessions(struct fsm_db *db,
         .n_sessions = (uint32_t)n,
         .sessions = sessions,
     };
+    if (db->fsm->config.compress) {
+        /* Each page goes as a delta against its committed version, which
+         * every node holds (command.h). Without the bases (out of memory,
+         * a read error) the pages go whole: slower, never wrong. */
+        bases = malloc((size_t)tx.n_pages * sizeof *bases);
+        if (bases != NULL &&
+            vfs_base_pages(db->vdb, tx.n_pages, tx.page_nos,
+                           &frames.base_size, bases, &base_buf) == 0) {
+            frames.bases = bases;
+        }
+    }
     rv = command_frames_encode(&frames, db->fsm->config.compress, cmd, len,
                                errmsg);
+    free(bases);
+    free(base_buf);
     vfs_tx_close(&tx);
     if (rv != 0) {
         err_wrap(errmsg, "encode %s", db->name);
@@ -731,6 +746,44 @@ static int checkpoint(struct fsm_db *db)
     return 0;
 }
 
+/* Expand the delta payload of @cmd against @db's committed pages. A base
+ * size that differs from the leader's means this database is not the one
+ * the leader had at this index: WR_CORRUPT, like a checksum mismatch. */
+static int expand(struct fsm_db *db, struct command_decoded *cmd,
+                  char *errmsg)
+{
+    const void **bases;
+    void *base_buf = NULL;
+    uint32_t base_size = 0;
+    int rv;
+
+    bases = malloc((size_t)cmd->frames.n_pages * sizeof *bases);
+    if (bases == NULL) {
+        err_printf(errmsg, "apply %s: %s", db->name, err_str(WR_NOMEM));
+        return WR_NOMEM;
+    }
+    rv = vfs_base_pages(db->vdb, cmd->frames.n_pages, cmd->frames.page_nos,
+                        &base_size, bases, &base_buf);
+    if (rv != 0) {
+        err_printf(errmsg, "apply %s: read base pages: %s", db->name,
+                   err_str(rv));
+    } else if (base_size != cmd->delta_base_size) {
+        err_printf(errmsg,
+                   "apply %s: the database has %u pages, the leader's had "
+                   "%u before this entry",
+                   db->name, base_size, cmd->delta_base_size);
+        rv = WR_CORRUPT;
+    } else {
+        rv = command_expand(cmd, bases, errmsg);
+        if (rv != 0) {
+            err_wrap(errmsg, "apply %s", db->name);
+        }
+    }
+    free(bases);
+    free(base_buf);
+    return rv;
+}
+
 int fsm_apply(struct fsm *f, const void *buf, size_t len, char *errmsg)
 {
     struct command_decoded cmd;
@@ -777,6 +830,12 @@ int fsm_apply(struct fsm *f, const void *buf, size_t len, char *errmsg)
             drop_pending(db, 0, true);
         }
         end_open_tx(db);
+        if (command_needs_bases(&cmd)) {
+            rv = expand(db, &cmd, errmsg);
+            if (rv != 0) {
+                goto out;
+            }
+        }
         rv = vfs_append(db->vdb, cmd.frames.commit_size, cmd.frames.n_pages,
                         cmd.frames.page_nos, cmd.frames.pages);
         if (rv != 0) {

@@ -58,9 +58,12 @@
  */
 #include "vfs.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <sqlite3.h>
 
@@ -96,6 +99,16 @@ struct wal {
     unsigned cap;
     uint32_t ckpt_seq; /* For headers we write ourselves. */
     uint32_t salt1;
+    /* latest[pgno] - 1: the index of a committed frame of page pgno,
+     * written for every frame as it becomes committed and never cleared,
+     * so an entry is trusted only if that frame is committed and holds
+     * that page (then it is the last one: a later committed frame of the
+     * page would have overwritten the entry). For the bases of delta
+     * commands, without scanning the WAL. NULL with latest_broken after an
+     * allocation failure: scan instead. */
+    uint32_t *latest;
+    uint32_t latest_cap;
+    bool latest_broken;
 };
 
 struct shm {
@@ -190,6 +203,55 @@ static void wal_drop_frames(struct wal *w, unsigned from)
     if (w->n_committed > from) {
         w->n_committed = from;
     }
+}
+
+/* Frames [from, n_committed) just became committed: note them in
+ * w->latest. */
+static void wal_note_committed(struct wal *w, unsigned from)
+{
+    for (unsigned i = from; i < w->n_committed && !w->latest_broken; i++) {
+        uint32_t pgno = get_be32(w->frames[i]->hdr);
+        if (pgno >= w->latest_cap) {
+            uint32_t cap = w->latest_cap == 0 ? 1024 : w->latest_cap;
+            uint32_t *grown;
+            while (cap <= pgno && cap < UINT32_MAX / 2) {
+                cap *= 2;
+            }
+            grown = cap > pgno ? realloc(w->latest, (size_t)cap * 4) : NULL;
+            if (grown == NULL) {
+                free(w->latest);
+                w->latest = NULL;
+                w->latest_cap = 0;
+                w->latest_broken = true;
+                return;
+            }
+            memset(grown + w->latest_cap, 0,
+                   (size_t)(cap - w->latest_cap) * 4);
+            w->latest = grown;
+            w->latest_cap = cap;
+        }
+        w->latest[pgno] = i + 1;
+    }
+}
+
+/* The last committed frame of page @pgno, or NULL. */
+static const struct frame *wal_latest(const struct wal *w, uint32_t pgno)
+{
+    if (w->latest_broken) {
+        for (unsigned f = w->n_committed; f > 0; f--) {
+            if (get_be32(w->frames[f - 1]->hdr) == pgno) {
+                return w->frames[f - 1];
+            }
+        }
+        return NULL;
+    }
+    if (pgno < w->latest_cap && w->latest[pgno] != 0) {
+        uint32_t i = w->latest[pgno] - 1;
+        if (i < w->n_committed && get_be32(w->frames[i]->hdr) == pgno) {
+            return w->frames[i];
+        }
+    }
+    return NULL;
 }
 
 static int wal_reserve(struct wal *w, unsigned n)
@@ -1081,6 +1143,7 @@ static void db_free(struct vfs_db *db)
 {
     wal_drop_frames(&db->wal, 0);
     free(db->wal.frames);
+    free(db->wal.latest);
     for (unsigned i = 0; i < db->shm.n_regions; i++) {
         free(db->shm.regions[i]);
     }
@@ -1186,7 +1249,9 @@ int vfs_publish(struct vfs_db *db, uint64_t tx_id)
     if (!db->pending || db->tx_id != tx_id) {
         return WR_NOTFOUND;
     }
+    unsigned from = db->wal.n_committed;
     db->wal.n_committed = db->wal.n_frames;
+    wal_note_committed(&db->wal, from);
     shm_write_header(db, db->tx_hdr);
     db->pending = false;
     db->shm.exclusive[WRITE_LOCK] = 0;
@@ -1257,6 +1322,7 @@ int vfs_append(struct vfs_db *db,
         incremental = incremental && index_append(db, i + 1, page_nos[i - first]);
     }
     w->n_committed = w->n_frames;
+    wal_note_committed(w, first);
     if (incremental) {
         index_publish(db);
     } else {
@@ -1281,6 +1347,100 @@ bool vfs_idle(const struct vfs_db *db)
         }
     }
     return true;
+}
+
+/* The committed database size in pages: the commit size of the last
+ * committed frame, or, with an empty WAL, the main file's size (a complete
+ * checkpoint truncates the file to the database size, and a restore writes
+ * exactly that many pages). */
+static int committed_size(struct vfs_db *db, uint32_t *n_pages)
+{
+    struct wal *w = &db->wal;
+    struct stat st;
+
+    if (w->n_committed > 0) {
+        *n_pages = get_be32(w->frames[w->n_committed - 1]->hdr + 4);
+        return 0;
+    }
+    if (stat(db->path, &st) != 0) {
+        if (errno == ENOENT) {
+            *n_pages = 0;
+            return 0;
+        }
+        return WR_IOERR;
+    }
+    *n_pages = (uint32_t)(st.st_size / VFS_PAGE_SIZE);
+    return 0;
+}
+
+int vfs_base_pages(struct vfs_db *db,
+                   unsigned n,
+                   const uint32_t *page_nos,
+                   uint32_t *base_size,
+                   const void **bases,
+                   void **buf)
+{
+    struct wal *w = &db->wal;
+    unsigned wanted = 0;
+    unsigned found = 0;
+    uint8_t *copies;
+    int fd;
+    int rv;
+
+    *buf = NULL;
+    rv = committed_size(db, base_size);
+    if (rv != 0) {
+        return rv;
+    }
+    /* Frames past the committed ones (a pending transaction) are not
+     * looked at. */
+    for (unsigned i = 0; i < n; i++) {
+        const struct frame *fr = NULL;
+        bases[i] = NULL;
+        if (page_nos[i] > *base_size) {
+            continue;
+        }
+        wanted++;
+        fr = wal_latest(w, page_nos[i]);
+        if (fr != NULL) {
+            bases[i] = fr->page;
+            found++;
+        }
+    }
+    if (found == wanted) {
+        return 0;
+    }
+    copies = malloc((size_t)(wanted - found) * VFS_PAGE_SIZE);
+    if (copies == NULL) {
+        return WR_NOMEM;
+    }
+    fd = open(db->path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        free(copies);
+        return WR_IOERR;
+    }
+    rv = 0;
+    for (unsigned i = 0, k = 0; i < n && rv == 0; i++) {
+        uint8_t *page = copies + (size_t)k * VFS_PAGE_SIZE;
+        if (bases[i] != NULL || page_nos[i] > *base_size) {
+            continue;
+        }
+        if (pread(fd, page, VFS_PAGE_SIZE,
+                  (off_t)(page_nos[i] - 1) * VFS_PAGE_SIZE) != VFS_PAGE_SIZE) {
+            log_error("vfs: %s: page %u of %u is neither in the WAL nor in "
+                      "the file", db->path, page_nos[i], *base_size);
+            rv = WR_IOERR;
+        }
+        bases[i] = page;
+        k++;
+    }
+    close(fd);
+    if (rv != 0) {
+        free(copies);
+        return rv;
+    }
+    *buf = copies;
+    return 0;
 }
 
 int vfs_committed(struct vfs_db *db,

@@ -104,6 +104,21 @@ int vfs_committed(struct vfs_db *db,
                   uint32_t *n_pages,
                   const uint8_t ***wal_pages);
 
+/* The committed version of each of @n pages of @db (@page_nos strictly
+ * increasing), the bases of a delta command (command.h): *@base_size is
+ * the committed database size in pages; bases[i] is NULL when page_nos[i]
+ * is past it, else it points at the page's last committed WAL frame or at
+ * a copy read from the main file into *@buf. A pending transaction is
+ * ignored. *@buf is malloc'ed (NULL if nothing was read) and the caller's;
+ * the pointers are valid until it is freed and the WAL changes. Returns 0,
+ * WR_NOMEM or WR_IOERR (a page that should be in the file is not). */
+int vfs_base_pages(struct vfs_db *db,
+                   unsigned n,
+                   const uint32_t *page_nos,
+                   uint32_t *base_size,
+                   const void **bases,
+                   void **buf);
+
 /* Forget @db's WAL and wal-index entirely, after its main file was replaced
  * (snapshot restore). No connection may be open on it. */
 void vfs_db_reset(struct vfs_db *db);

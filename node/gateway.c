@@ -22,7 +22,11 @@
  *   an interactive transaction of the executor (fsm/exec.h): BEGIN waits
  *   in the write queue for the writer like any write, then every request
  *   of the connection runs inside the transaction until COMMIT (one Raft
- *   entry, answered once applied) or ROLLBACK. A transaction idle for
+ *   entry, answered once applied) or ROLLBACK. A transaction whose
+ *   statements were all read-only (the `dqlite` shell's SELECTs) commits
+ *   without a log entry: its COMMIT costs what its reads' level costs (a
+ *   read-index round for linearizable, nothing for WEAK and NONE, a
+ *   barrier still for STRONG; commit_read()). A transaction idle for
  *   longer than the node's --tx-timeout, or open when the node stops
  *   leading, is rolled back; the client's next request hears why, and so
  *   does every one after it until it sends COMMIT (which fails) or
@@ -699,6 +703,53 @@ static void lin_read_cb(struct node_read *req,
     conn_unref(c);
 }
 
+/* The read index for the COMMIT of a read-only transaction of @c. */
+static void commit_read_cb(struct node_read *req,
+                           int status,
+                           uint64_t index,
+                           const char *errmsg)
+{
+    struct conn *c = req->data;
+
+    (void)index;
+    c->waiting = false;
+    if (c->closing) {
+        conn_clear_request(c);
+        conn_unref(c);
+        return;
+    }
+    if (status != 0) {
+        respond_status(c, status, 0, true, errmsg);
+    } else {
+        respond_result(c);
+    }
+    conn_unref(c);
+}
+
+/* The COMMIT of a read-only transaction of @c ended it without a log
+ * entry (exec_tx_commit_read()); c->waiting is set and @c referenced.
+ * Its reads ran on this leader, holding the writer, on the state as of
+ * its BEGIN, which includes every write acknowledged before it (the
+ * start-of-term barrier was applied first, and this leader acknowledges
+ * only applied writes). What is left to show for a linearizable level is
+ * that this node still led when the reads were made: a read-index round
+ * started now confirms that no newer leader existed before it, so none
+ * could have acknowledged a write the reads missed. The read index itself
+ * needs no waiting: the state read is already final. Levels NONE and WEAK
+ * are answered at once, as their reads would be. */
+static void commit_read(struct conn *c)
+{
+    if (c->level_none || c->level_weak) {
+        c->waiting = false;
+        respond_result(c);
+        conn_unref(c);
+        return;
+    }
+    c->read.data = c;
+    c->read.cb = commit_read_cb;
+    node_read_index(c->g->n, &c->read);
+}
+
 /* The node answered a READ_INDEX request (a follower's question). */
 static void read_index_answer_cb(struct node_read *req,
                                  int status,
@@ -1152,6 +1203,7 @@ static void handle_sql(struct conn *c,
                 return;
             } else {
                 struct exec_tx *tx = c->tx;
+                bool proposed = true;
 
                 c->tx = NULL;
                 memset(&c->req, 0, sizeof c->req);
@@ -1160,13 +1212,23 @@ static void handle_sql(struct conn *c,
                 c->is_write = true;
                 c->waiting = true;
                 c->refs++;
-                rv = exec_tx_commit(tx, &c->req, errmsg);
+                /* A transaction that only read needs no log entry, only
+                 * what its reads' level needs; STRONG is through the log
+                 * by definition, so it keeps its barrier. */
+                if (!c->tx_wrote && !c->level_strong) {
+                    rv = exec_tx_commit_read(tx, &c->req, &proposed, errmsg);
+                } else {
+                    rv = exec_tx_commit(tx, &c->req, errmsg);
+                }
                 if (rv != 0) {
                     c->waiting = false;
                     c->refs--;
                     respond_status(c, rv,
                                    rv == WR_SQL ? SQLITE_CONSTRAINT : 0, true,
                                    errmsg);
+                } else if (!proposed) {
+                    c->is_write = false;
+                    commit_read(c);
                 }
             }
             return;

@@ -16,7 +16,9 @@
 
 #include "../lib/err.h"
 #include "../lib/log.h"
+#include "aio_reaper.h"
 #include "node.h"
+#include "prealloc.h"
 
 static const char usage[] =
     "usage: walraftd --id N --address A.B.C.D:PORT --data-dir DIR\n"
@@ -295,10 +297,19 @@ int main(int argc, char **argv)
     /* A peer that hangs up must not kill the process with SIGPIPE. */
     signal(SIGPIPE, SIG_IGN);
 
+    /* Before node_create(), so that raft_uv's start-up probe sees a file
+     * like its segments (prealloc.h). */
+    prealloc_start();
     rv = node_create(&config, &n, errmsg);
     if (rv != 0) {
         log_error("cannot start: %s", errmsg);
         return 1;
+    }
+    /* After node_create(): raft_uv's start-up probe checks what its own
+     * io_destroy returns (aio_reaper.h). */
+    if (aio_reaper_start() != 0) {
+        log_warn("cannot start the AIO reaper: segment rollovers will "
+                 "stall the loop");
     }
     rv = node_start(n, errmsg);
     if (rv != 0) {
@@ -307,5 +318,6 @@ int main(int argc, char **argv)
     }
     uv_run(node_loop(n), UV_RUN_DEFAULT);
     node_destroy(n);
+    aio_reaper_stop();
     return rv == 0 ? 0 : 1;
 }

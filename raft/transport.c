@@ -388,6 +388,12 @@ static void listen_cb(uv_stream_t *server, int status)
     if (rv != 0) {
         goto err_after_tcp_init;
     }
+    /* Raft messages and client answers are small next to loopback's MSS,
+     * and each is written whole (one uv_write): Nagle would only hold one
+     * back behind an unacknowledged one until the peer's delayed ACK, 40 ms
+     * on Linux, which is what one write in a few took before (issue 7).
+     * Failure only costs latency. */
+    (void)uv_tcp_nodelay(in->tcp, 1);
     t->stats_.accepted++;
     /* Link first: refusing below unlinks. */
     in->next = t->incoming_;
@@ -549,6 +555,8 @@ static void dial_connect_cb(uv_connect_t *connect, int status)
         dial_abort(d, RAFT_NOCONNECTION);
         return;
     }
+    /* As on the accepting side (incoming connections, above). */
+    (void)uv_tcp_nodelay(d->tcp, 1);
     b = uv_buf_init((char *)d->hs.p, (unsigned)d->hs.len);
     rv = uv_write(&d->write, (uv_stream_t *)d->tcp, &b, 1, dial_write_cb);
     if (rv != 0) {

@@ -586,6 +586,140 @@ static void roundtrip_zero_pages_at_best_ratio(void **state)
     free(nos);
 }
 
+/* Three 4 KiB pages like a kvwrite's: page 2 changed a few bytes of its
+ * base, page 5 is its base with 1 KiB inserted, page 9 is new (past the
+ * base size of 8, so its base is zeros). */
+struct delta_case {
+    uint8_t base[3][4096];
+    uint8_t page[3][4096];
+    uint32_t nos[3];
+    const void *ptrs[3];
+    const void *bases[3];
+    struct command_frames f;
+};
+
+static void delta_case_init(struct delta_case *c)
+{
+    memset(c, 0, sizeof *c);
+    fill_random(c->base[0], 4096);
+    fill_random(c->base[1], 4096);
+    memcpy(c->page[0], c->base[0], 4096);
+    c->page[0][100] ^= 0xff;
+    c->page[0][3000] ^= 0x0f;
+    memcpy(c->page[1], c->base[1], 2048);
+    fill_random(c->page[1] + 2048, 1024);
+    memcpy(c->page[1] + 3072, c->base[1] + 2048, 1024);
+    fill_random(c->page[2], 512);
+    for (int i = 0; i < 3; i++) {
+        c->ptrs[i] = c->page[i];
+        c->bases[i] = i < 2 ? c->base[i] : NULL;
+    }
+    c->nos[0] = 2;
+    c->nos[1] = 5;
+    c->nos[2] = 9;
+    c->f.tx_id = 7;
+    c->f.commit_size = 9;
+    c->f.page_size = 4096;
+    c->f.n_pages = 3;
+    c->f.db_name = "db";
+    c->f.page_nos = c->nos;
+    c->f.page_ptrs = c->ptrs;
+    c->f.bases = c->bases;
+    c->f.base_size = 8;
+}
+
+/* Pages encoded against their bases take a fraction of plain LZ4's bytes,
+ * and expand to exactly the pages with the same bases; the decoder hands
+ * out no pages before the expansion, and the base size travels. */
+static void delta_roundtrip_is_small_and_exact(void **state)
+{
+    struct delta_case c;
+    struct command_decoded d;
+    char errmsg[WR_ERRMSG_SIZE] = "";
+    uint8_t *buf;
+    uint8_t *plain;
+    size_t len;
+    size_t plain_len;
+    (void)state;
+
+    delta_case_init(&c);
+    encode_ok(&c.f, true, &buf, &len);
+    c.f.bases = NULL;
+    encode_ok(&c.f, true, &plain, &plain_len);
+    /* 2 KiB of new random bytes are the only real change. */
+    assert_true(len < 2048 + 1024);
+    assert_true(len * 3 < plain_len);
+    assert_int_equal(command_decode(buf, len, &d, errmsg), 0);
+    assert_true(command_needs_bases(&d));
+    assert_null(d.frames.pages);
+    assert_int_equal(d.delta_base_size, 8);
+    assert_int_equal(command_expand(&d, c.bases, errmsg), 0);
+    assert_false(command_needs_bases(&d));
+    for (int i = 0; i < 3; i++) {
+        assert_memory_equal((const uint8_t *)d.frames.pages + i * 4096,
+                            c.page[i], 4096);
+    }
+    command_decoded_close(&d);
+    assert_int_equal(command_decode(plain, plain_len, &d, errmsg), 0);
+    assert_false(command_needs_bases(&d));
+    command_decoded_close(&d);
+    free(plain);
+    free(buf);
+}
+
+/* A node whose base differs from the leader's by one byte gets WR_CORRUPT
+ * from the expansion, never a page that differs from the leader's. */
+static void delta_with_wrong_base_is_corrupt(void **state)
+{
+    struct delta_case c;
+    struct command_decoded d;
+    char errmsg[WR_ERRMSG_SIZE] = "";
+    uint8_t *buf;
+    size_t len;
+    (void)state;
+
+    delta_case_init(&c);
+    encode_ok(&c.f, true, &buf, &len);
+    c.base[1][100] ^= 1;
+    assert_int_equal(command_decode(buf, len, &d, errmsg), 0);
+    assert_int_equal(command_expand(&d, c.bases, errmsg), WR_CORRUPT);
+    assert_non_null(strstr(errmsg, "a base page differs"));
+    command_decoded_close(&d);
+    free(buf);
+}
+
+/* A delta payload whose block lengths do not add up, with an empty block,
+ * or flagged LZ4 as well, is refused before anything is expanded. */
+static void delta_malformed_is_refused(void **state)
+{
+    struct delta_case c;
+    uint8_t *buf;
+    size_t len;
+    size_t lens_at;
+    uint32_t body_len;
+    (void)state;
+
+    delta_case_init(&c);
+    encode_ok(&c.f, true, &buf, &len);
+    /* Header 24, fixed 24, name 8, page numbers 16, payload header 8, then
+     * the base size and reserved word. */
+    lens_at = 24 + 24 + 8 + 16 + 8 + 8;
+    body_len = get_le32(buf + 8);
+
+    put_le32(buf + lens_at, get_le32(buf + lens_at) + 1);
+    put_le32(buf + 12, crc32c(0, buf + 24, body_len));
+    assert_refused(buf, len, WR_CORRUPT, "delta blocks take");
+    put_le32(buf + lens_at, 0);
+    put_le32(buf + 12, crc32c(0, buf + 24, body_len));
+    assert_refused(buf, len, WR_CORRUPT, "delta block 0 is empty");
+    free(buf);
+
+    encode_ok(&c.f, true, &buf, &len);
+    put_le16(buf + 6, (uint16_t)(get_le16(buf + 6) | 0x0001));
+    assert_refused(buf, len, WR_CORRUPT, "both LZ4 and delta");
+    free(buf);
+}
+
 /* The longest allowed name (255 bytes) survives a round trip. */
 static void roundtrip_longest_name(void **state)
 {
@@ -937,15 +1071,15 @@ static void decode_refuses_unknown_type(void **state)
     assert_spec_refused(&s, WR_UNSUPPORTED, "unknown command type 255");
 }
 
-/* Flag bits other than bits 0 and 1 are refused as unsupported. */
+/* Flag bits other than bits 0, 1 and 2 are refused as unsupported. */
 static void decode_refuses_unknown_flags(void **state)
 {
     struct spec s;
     (void)state;
 
     small_spec(&s);
-    s.flags = 0x0004;
-    assert_spec_refused(&s, WR_UNSUPPORTED, "unknown command flags 0x0004");
+    s.flags = 0x0008;
+    assert_spec_refused(&s, WR_UNSUPPORTED, "unknown command flags 0x0008");
     s.flags = 0x8000;
     assert_spec_refused(&s, WR_UNSUPPORTED, "unknown command flags 0x8000");
 }
@@ -1622,6 +1756,9 @@ int main(void)
         cmocka_unit_test(roundtrip_compression_declined),
         cmocka_unit_test(roundtrip_zero_pages_at_best_ratio),
         cmocka_unit_test(roundtrip_longest_name),
+        cmocka_unit_test(delta_roundtrip_is_small_and_exact),
+        cmocka_unit_test(delta_with_wrong_base_is_corrupt),
+        cmocka_unit_test(delta_malformed_is_refused),
         cmocka_unit_test(encode_matches_documented_layout),
         cmocka_unit_test(encode_refuses_page_beyond_commit_size),
         cmocka_unit_test(encode_refuses_invalid_input),

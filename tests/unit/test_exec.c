@@ -1233,6 +1233,71 @@ static void tx_statement_error_keeps_transaction(void **state)
     exec_req_close(&commit);
 }
 
+/* A transaction that only read ends at COMMIT without a log entry: no
+ * barrier is proposed, the callback never fires and the writer is free at
+ * once; the same transaction committed by exec_tx_commit() still costs a
+ * barrier. */
+static void tx_read_only_commit_proposes_nothing(void **state)
+{
+    struct fixture *t = *state;
+    struct exec_req commit;
+    char errmsg[WR_ERRMSG_SIZE] = "";
+    struct exec_tx *tx;
+    bool proposed = true;
+    int calls = 0;
+
+    write1(t, "CREATE TABLE t (x INTEGER)");
+    write1(t, "INSERT INTO t VALUES (1)");
+    tx = tx_begin(t);
+    assert_int_equal(tx_read_int(tx, "SELECT count(*) FROM t"), 1);
+    req_init(&commit, "COMMIT", &calls);
+    assert_int_equal(exec_tx_commit_read(tx, &commit, &proposed, errmsg), 0);
+    assert_false(proposed);
+    assert_int_equal(t->fk.n, 0);
+    assert_int_equal(calls, 0);
+    assert_int_equal(commit.status, 0);
+    assert_int_equal(commit.changes, 0);
+    assert_false(exec_busy(t->e, DB));
+    write1(t, "INSERT INTO t VALUES (2)");
+    exec_req_close(&commit);
+
+    tx = tx_begin(t);
+    assert_int_equal(tx_read_int(tx, "SELECT count(*) FROM t"), 2);
+    req_init(&commit, "COMMIT", &calls);
+    assert_int_equal(exec_tx_commit(tx, &commit, errmsg), 0);
+    assert_int_equal(t->fk.n, 1);
+    assert_true(t->fk.last_was_barrier);
+    fake_apply_next(&t->fk);
+    assert_int_equal(calls, 1);
+    exec_req_close(&commit);
+}
+
+/* A transaction handed to exec_tx_commit_read() that did write (the
+ * caller misjudged it) is proposed like any COMMIT: nothing is lost. */
+static void tx_read_commit_of_a_write_is_proposed(void **state)
+{
+    struct fixture *t = *state;
+    struct exec_req commit;
+    char errmsg[WR_ERRMSG_SIZE] = "";
+    struct exec_tx *tx;
+    bool proposed = false;
+    int calls = 0;
+
+    write1(t, "CREATE TABLE t (x INTEGER)");
+    tx = tx_begin(t);
+    assert_int_equal(tx_run(tx, "INSERT INTO t VALUES (1)", NULL), 0);
+    req_init(&commit, "COMMIT", &calls);
+    assert_int_equal(exec_tx_commit_read(tx, &commit, &proposed, errmsg), 0);
+    assert_true(proposed);
+    assert_int_equal(t->fk.n, 1);
+    assert_false(t->fk.last_was_barrier);
+    fake_apply_next(&t->fk);
+    assert_int_equal(calls, 1);
+    assert_req_ok(&commit);
+    assert_int_equal(read_int(t, "SELECT count(*) FROM t"), 1);
+    exec_req_close(&commit);
+}
+
 /* A deferred foreign key left unresolved fails the COMMIT, definitely:
  * nothing is proposed and nothing of the transaction remains. */
 static void tx_commit_refused_by_deferred_fk(void **state)
@@ -1779,6 +1844,8 @@ int main(void)
         T(tx_rollback_discards),
         T(tx_statement_error_keeps_transaction),
         T(tx_commit_refused_by_deferred_fk),
+        T(tx_read_only_commit_proposes_nothing),
+        T(tx_read_commit_of_a_write_is_proposed),
         T(tx_rolled_back_by_foreign_entry),
         T(destroy_with_transaction_open),
         T(rows_carry_declared_types),
