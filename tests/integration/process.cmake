@@ -57,3 +57,6 @@ wr_process_test(process_read_fresh5 read_fresh5.sh 24880 240)
 wr_process_test(process_kill_sessions kill_sessions.sh 24890 300)
 wr_process_test(process_api api.sh 25000 300)
 wr_process_test(process_shell shell.sh 24950 240)
+# bench/compare-dqlite --quick against Debian's dqlite-benchmark (issue 7):
+# ports 25100-25147 for walraft, 25150-25197 for dqlite.
+wr_process_test(process_compare_quick compare_quick.sh 25100 240)

@@ -6,7 +6,7 @@
 # for success, 1 for an SQL error, 2 for a usage error, 3 for an
 # unreachable cluster; and an interactive session typed into a terminal
 # (tmux) runs statements and leaves with .quit. `walraft bench` runs each
-# workload without errors.
+# workload without errors, and --plot draws a PNG or refuses a bad path.
 source "$(dirname "$0")/lib.sh"
 
 cluster_up "$TMP/c" 3
@@ -120,6 +120,20 @@ for wl in kvwrite kvread kvreadwrite; do
   [ "${ops:-0}" -gt 0 ] && [ "$errors" = 0 ] || fail "bench $wl: $out"
 done
 log "bench: ok"
+
+# `walraft bench --plot` draws a PNG with gnuplot; a path it cannot write
+# is refused before the run, with a message that names it.
+"$W" bench --workload kvreadwrite --workers 2 --duration 2 --plot "$TMP/lat.png" \
+  >/dev/null 2>"$TMP/plot.err" || { cat "$TMP/plot.err" >&2; fail "bench --plot failed"; }
+[ "$(head -c 8 "$TMP/lat.png" | od -An -tx1 | tr -d ' \n')" = 89504e470d0a1a0a ] \
+  || fail "bench --plot did not write a PNG"
+rc=0
+"$W" bench --workload kvwrite --duration 1 --plot "$TMP/no/such/dir/lat.png" \
+  >/dev/null 2>"$TMP/plot.err" || rc=$?
+[ "$rc" -ne 0 ] || fail "bench --plot into a missing directory exits 0"
+grep -q -- "--plot: cannot write $TMP/no/such/dir/lat.png" "$TMP/plot.err" \
+  || fail "bench --plot into a missing directory: $(cat "$TMP/plot.err")"
+log "bench --plot: ok"
 
 # An interactive session in a terminal.
 if command -v tmux >/dev/null; then
