@@ -135,6 +135,8 @@ struct conn {
     bool level_none;        /* ... at level NONE: a read may run here. */
     bool level_weak;        /* ... at level WEAK: on the leader, as is. */
     bool level_strong;      /* ... at level STRONG: through the log. */
+    bool bookmark_ahead;    /* Its bookmark is past what this follower
+                               applied: a read goes to the leader. */
     /* Any other read is linearizable: it runs here once the node has
      * applied a read index (node_read_index()). */
     struct node_read read;
@@ -313,6 +315,7 @@ static void request_done(struct conn *c)
     c->level_none = false;
     c->level_weak = false;
     c->level_strong = false;
+    c->bookmark_ahead = false;
     c->read_waiting = false;
     conn_clear_request(c);
     conn_process(c);
@@ -679,6 +682,25 @@ static void read_when_applied(struct conn *c)
     }
 }
 
+static void forward_read_at(struct conn *c, uint64_t index);
+
+/* Whether this node is a follower that knows its leader: then a read it
+ * has not applied enough for can be sent there instead of waiting here
+ * for the leader's next AppendEntries to say what is committed (up to a
+ * heartbeat interval after a write). */
+static bool follows_leader(struct conn *c)
+{
+    struct raft *r = node_raft(c->g->n);
+    raft_id id = 0;
+    const char *address = NULL;
+
+    if (r == NULL || raft_state(r) != RAFT_FOLLOWER) {
+        return false;
+    }
+    raft_leader(r, &id, &address);
+    return id != 0 && id != node_id(c->g->n);
+}
+
 /* The node answered the read index of the current (linearizable) read. */
 static void lin_read_cb(struct node_read *req,
                           int status,
@@ -693,8 +715,14 @@ static void lin_read_cb(struct node_read *req,
         conn_unref(c);
         return;
     }
+    if (index < c->env.bookmark) {
+        index = c->env.bookmark;
+    }
     if (status != 0) {
         respond_status(c, status, 0, true, errmsg);
+    } else if (applied_index(c) < index && c->tx == NULL &&
+               follows_leader(c) && c->sql != NULL) {
+        forward_read_at(c, index);
     } else {
         c->read_index = index;
         c->read_deadline = uv_now(c->tcp->loop) + BOOKMARK_WAIT_MS;
@@ -1062,30 +1090,17 @@ static void forward_cb(struct peer_req *req,
     conn_unref(c);
 }
 
-/* Send the current request (@sql with @params, as c->env asked) to the
+/* Send the current request (@sql with @n @values, as c->env asks) to the
  * leader and answer the client with its answer. */
-static void forward(struct conn *c,
-                    const char *sql,
-                    const struct proto_params *params)
+static void forward_values(struct conn *c,
+                           const char *sql,
+                           const struct proto_value *values,
+                           unsigned n)
 {
     struct proto_request r;
-    struct proto_params_iter it;
-    struct proto_value *values = NULL;
     char errmsg[WR_ERRMSG_SIZE];
-    unsigned n = 0;
     int rv;
 
-    if (params->n > 0) {
-        values = calloc(params->n, sizeof *values);
-        if (values == NULL) {
-            respond_failure(c, SQLITE_NOMEM, true, "out of memory");
-            return;
-        }
-        proto_params_iter_init(&it, params);
-        while (n < params->n && proto_params_next(&it, &values[n])) {
-            n++;
-        }
-    }
     memset(&r, 0, sizeof r);
     r.schema = n > 255 ? 1 : 0;
     if (c->want_rows) {
@@ -1107,7 +1122,6 @@ static void forward(struct conn *c,
     rv = node_forward(c->g->n, c->db_name, &r,
                       c->want_rows ? PROTO_RESP_ROWS_EXT : PROTO_RESP_RESULT_EXT,
                       &c->fwd, errmsg);
-    free(values);
     if (rv == WR_NOTLEADER) {
         respond_not_leader(c);
         return;
@@ -1118,6 +1132,63 @@ static void forward(struct conn *c,
     }
     c->waiting = true;
     c->refs++;
+}
+
+/* Forward the current request, @sql with @params as they arrived. */
+static void forward(struct conn *c,
+                    const char *sql,
+                    const struct proto_params *params)
+{
+    struct proto_params_iter it;
+    struct proto_value *values = NULL;
+    unsigned n = 0;
+
+    if (params->n > 0) {
+        values = calloc(params->n, sizeof *values);
+        if (values == NULL) {
+            respond_failure(c, SQLITE_NOMEM, true, "out of memory");
+            return;
+        }
+        proto_params_iter_init(&it, params);
+        while (n < params->n && proto_params_next(&it, &values[n])) {
+            n++;
+        }
+    }
+    forward_values(c, sql, values, n);
+    free(values);
+}
+
+/* The linearizable read of @c, on a follower, got read index @index from
+ * the leader, and this node has not applied it. A follower learns that an
+ * entry is committed only from the leader's next AppendEntries: after a
+ * write, up to a heartbeat interval (100 ms) later. Rather than wait, the
+ * read goes to the leader at level NONE with @index as its bookmark: any
+ * node's state once it has applied the read index is linearizable for a
+ * read that got that index, and the leader has, or is about to. The
+ * session flag stays behind: this is a read. */
+static void forward_read_at(struct conn *c, uint64_t index)
+{
+    struct proto_value *values = NULL;
+
+    if (c->n_params > 0) {
+        values = calloc(c->n_params, sizeof *values);
+        if (values == NULL) {
+            respond_failure(c, SQLITE_NOMEM, true, "out of memory");
+            return;
+        }
+        for (unsigned i = 0; i < c->n_params; i++) {
+            values[i].v = c->params[i];
+        }
+    }
+    c->env.flags = PROTO_LEVEL_NONE;
+    c->env.max_staleness_ms = 0;
+    c->env.client_id = 0;
+    c->env.seq = 0;
+    if (c->env.bookmark < index) {
+        c->env.bookmark = index;
+    }
+    forward_values(c, c->sql, values, c->n_params);
+    free(values);
 }
 
 /* EXEC, QUERY, EXEC_SQL, QUERY_SQL: run @sql with @params. */
@@ -1142,6 +1213,11 @@ static void handle_sql(struct conn *c,
     if (!node_ready(n) && (c->level_weak || c->level_strong) &&
         verb == TXV_NONE && c->tx == NULL) {
         forward(c, sql, params); /* Served as is by the leader. */
+        return;
+    }
+    if (c->bookmark_ahead && c->level_none && verb == TXV_NONE) {
+        /* The leader waits for the bookmark, if it must, and reads. */
+        forward(c, sql, params);
         return;
     }
     if (!node_ready(n) && (verb != TXV_NONE || c->tx != NULL)) {
@@ -1698,7 +1774,10 @@ static void handle_envelope(struct conn *c, const struct proto_request *r)
             return;
         }
     }
-    if (env.bookmark > applied_index(c)) {
+    if (env.bookmark > applied_index(c) && c->tx == NULL &&
+        follows_leader(c)) {
+        c->bookmark_ahead = true; /* handle_sql() sends reads on. */
+    } else if (env.bookmark > applied_index(c)) {
         /* conn_process() waited for it as long as the node allows. */
         err_printf(msg, "bookmark %llu was not applied on this node within "
                         "%u ms (applied index %llu)",
@@ -1966,7 +2045,10 @@ static bool bookmark_pending(struct conn *c)
     if (c->hdr.type < PROTO_EXT_TYPE_FIRST ||
         proto_request_decode(&c->hdr, c->in, c->body_len, &c->g->limits, &r,
                              errmsg) != 0 ||
-        !unwrap_envelope(&r, &env, NULL) || env.bookmark <= applied_index(c)) {
+        !unwrap_envelope(&r, &env, NULL) || env.bookmark <= applied_index(c) ||
+        (c->tx == NULL && follows_leader(c))) {
+        /* A follower sends what it cannot serve yet to the leader
+         * (handle_envelope()). */
         c->park_deadline = 0;
         return false;
     }
