@@ -16,6 +16,16 @@
  * Node I listens on 127.0.0.1:(port + I - 1). Ids are never reused: `add`
  * takes one more than the highest id ever recorded, removed nodes included.
  *
+ * For the fault harness (jepsen/netns.c), a cluster may instead put each
+ * node in a network namespace of its own: `up --host A.B.C.D
+ * --netns-prefix P` makes node I listen on (A.B.C.D + I - 1):(port + I -
+ * 1) inside namespace PI (/run/netns/PI, made beforehand with `ip netns
+ * add`), and `add --address --netns` places one new node. The child
+ * enters the namespace with setns() before it executes walraftd, which is
+ * what `ip netns exec` does for the network. cluster.json records "host"
+ * and "netns_prefix", and "netns" per node, only when they are set, so
+ * that a cluster without them has the record it always had.
+ *
  * The nodes are not children of any walraft process for long: each is
  * started in its own session with stdin from /dev/null, and this command
  * exits. Whether a recorded pid still runs walraftd is read from /proc, so
@@ -28,9 +38,11 @@
  */
 #include "cluster.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -61,12 +73,15 @@ struct node_rec {
     char log[PATH_MAX];
     pid_t pid;
     bool removed;
+    char netns[32]; /* The network namespace it runs in; "" the caller's. */
 };
 
 struct cluster {
     char dir[PATH_MAX - 64]; /* Room for "/ID.log" in PATH_MAX. */
     unsigned port;
     unsigned voters;
+    char host[16];      /* First node's IPv4 address; "" for 127.0.0.1. */
+    char netns_prefix[24]; /* Node I's namespace is this and I; "" none. */
     char *extra[MAX_EXTRA_ARGS]; /* Flags passed to every walraftd. */
     int n_extra;
     struct node_rec *nodes;
@@ -95,6 +110,10 @@ struct opts {
     bool json;
     uint64_t id;
     bool has_id;
+    const char *host;         /* up --host */
+    const char *netns_prefix; /* up --netns-prefix */
+    const char *address;      /* add --address */
+    const char *netns;        /* add --netns */
     char **extra;
     int n_extra;
 };
@@ -279,8 +298,23 @@ static struct node_rec *add_node(struct cluster *cl, uint64_t id)
     r = &nodes[cl->n++];
     memset(r, 0, sizeof *r);
     r->id = id;
-    snprintf(r->address, sizeof r->address, "127.0.0.1:%llu",
-             (unsigned long long)(cl->port + id - 1));
+    if (cl->host[0] != '\0') {
+        struct in_addr a;
+        char ip[INET_ADDRSTRLEN] = "0.0.0.0";
+        if (inet_pton(AF_INET, cl->host, &a) == 1) {
+            a.s_addr = htonl(ntohl(a.s_addr) + (uint32_t)(id - 1));
+            inet_ntop(AF_INET, &a, ip, sizeof ip);
+        }
+        snprintf(r->address, sizeof r->address, "%s:%llu", ip,
+                 (unsigned long long)(cl->port + id - 1));
+    } else {
+        snprintf(r->address, sizeof r->address, "127.0.0.1:%llu",
+                 (unsigned long long)(cl->port + id - 1));
+    }
+    if (cl->netns_prefix[0] != '\0') {
+        snprintf(r->netns, sizeof r->netns, "%s%llu", cl->netns_prefix,
+                 (unsigned long long)id);
+    }
     snprintf(r->data_dir, sizeof r->data_dir, "%s/%llu", cl->dir,
              (unsigned long long)id);
     snprintf(r->log, sizeof r->log, "%s/%llu.log", cl->dir,
@@ -328,6 +362,9 @@ static int cluster_load(struct cluster *cl, const char *dir, char *errmsg)
     snprintf(cl->dir, sizeof cl->dir, "%s", json_str(root, "dir", dir));
     cl->port = (unsigned)json_u64(root, "port");
     cl->voters = (unsigned)json_u64(root, "voters");
+    snprintf(cl->host, sizeof cl->host, "%s", json_str(root, "host", ""));
+    snprintf(cl->netns_prefix, sizeof cl->netns_prefix, "%s",
+             json_str(root, "netns_prefix", ""));
     extra = json_object_get(root, "extra_args");
     for (i = 0; i < json_array_size(extra) && cl->n_extra < MAX_EXTRA_ARGS;
          i++) {
@@ -361,6 +398,8 @@ static int cluster_load(struct cluster *cl, const char *dir, char *errmsg)
         snprintf(r->data_dir, sizeof r->data_dir, "%s",
                  json_str(o, "data_dir", r->data_dir));
         snprintf(r->log, sizeof r->log, "%s", json_str(o, "log", r->log));
+        snprintf(r->netns, sizeof r->netns, "%s",
+                 json_str(o, "netns", r->netns));
         r->pid = (pid_t)json_u64(o, "pid");
         r->removed = json_is_true(json_object_get(o, "removed"));
     }
@@ -398,6 +437,13 @@ static int cluster_save(const struct cluster *cl, char *errmsg)
     json_object_set_new(root, "dir", json_string(cl->dir));
     json_object_set_new(root, "port", json_integer(cl->port));
     json_object_set_new(root, "voters", json_integer(cl->voters));
+    if (cl->host[0] != '\0') {
+        json_object_set_new(root, "host", json_string(cl->host));
+    }
+    if (cl->netns_prefix[0] != '\0') {
+        json_object_set_new(root, "netns_prefix",
+                            json_string(cl->netns_prefix));
+    }
     for (j = 0; j < cl->n_extra; j++) {
         json_array_append_new(extra, json_string(cl->extra[j]));
     }
@@ -411,6 +457,9 @@ static int cluster_save(const struct cluster *cl, char *errmsg)
         char pidfile[PATH_MAX + 32];
         if (o == NULL) {
             goto err_nomem;
+        }
+        if (r->netns[0] != '\0') {
+            json_object_set_new(o, "netns", json_string(r->netns));
         }
         json_array_append_new(nodes, o);
         snprintf(pidfile, sizeof pidfile, "%s/%llu.pid", cl->dir,
@@ -634,6 +683,22 @@ static int node_spawn(const struct cluster *cl,
             (void)!write(pipefd[1], &e, sizeof e);
             _exit(127);
         }
+        if (r->netns[0] != '\0') {
+            char nspath[64];
+            int nsfd;
+            snprintf(nspath, sizeof nspath, "/run/netns/%s", r->netns);
+            nsfd = open(nspath, O_RDONLY | O_CLOEXEC);
+            if (nsfd < 0 || setns(nsfd, CLONE_NEWNET) != 0) {
+                e = errno;
+                dprintf(2, "=== walraft cluster: enter %s: %s\n", nspath,
+                        strerror(e));
+                (void)!write(pipefd[1], &e, sizeof e);
+                _exit(127);
+            }
+            close(nsfd);
+            dprintf(1, "=== walraft cluster: in network namespace %s\n",
+                    r->netns);
+        }
         dprintf(1, "=== walraft cluster: starting node %s:", id);
         for (i = 0; argv[i] != NULL; i++) {
             dprintf(1, " %s", argv[i]);
@@ -652,8 +717,10 @@ static int node_spawn(const struct cluster *cl,
     close(pipefd[0]);
     if (n > 0) {
         (void)waitpid(pid, NULL, 0);
-        err_printf(errmsg, "start node %llu: exec %s: %s",
-                   (unsigned long long)r->id, exe, strerror(child_errno));
+        err_printf(errmsg, "start node %llu: %s %s: %s",
+                   (unsigned long long)r->id,
+                   r->netns[0] != '\0' ? "enter namespace or exec" : "exec",
+                   exe, strerror(child_errno));
         return WR_IOERR;
     }
     /* The exec has happened, but /proc may show the new command line a
@@ -1078,6 +1145,13 @@ static int cmd_up(const struct opts *o)
     }
     cl.port = o->port;
     cl.voters = o->nodes;
+    if (o->host != NULL) {
+        snprintf(cl.host, sizeof cl.host, "%s", o->host);
+    }
+    if (o->netns_prefix != NULL) {
+        snprintf(cl.netns_prefix, sizeof cl.netns_prefix, "%s",
+                 o->netns_prefix);
+    }
     for (i = 0; i < (unsigned)o->n_extra; i++) {
         cl.extra[i] = strdup(o->extra[i]);
         if (cl.extra[i] == NULL) {
@@ -1269,7 +1343,7 @@ static int cmd_add(const struct opts *o)
         }
     }
     id++;
-    if (cl.port + id - 1 > 65535) {
+    if (o->address == NULL && cl.port + id - 1 > 65535) {
         cluster_free(&cl);
         return fail("no port left for another node", EXIT_FAILED);
     }
@@ -1278,6 +1352,12 @@ static int cmd_add(const struct opts *o)
     if (r == NULL) {
         cluster_free(&cl);
         return fail("out of memory", EXIT_FAILED);
+    }
+    if (o->address != NULL) {
+        snprintf(r->address, sizeof r->address, "%s", o->address);
+    }
+    if (o->netns != NULL) {
+        snprintf(r->netns, sizeof r->netns, "%s", o->netns);
     }
     rv = node_spawn(&cl, r, join, errmsg);
     if (rv == 0) {
@@ -1606,8 +1686,11 @@ void cluster_usage(FILE *f)
     fprintf(f,
         "usage: walraft cluster up --nodes 3|5 [--dir DIR] [--port P] "
         "[-- WALRAFTD-FLAGS...]\n"
+        "       walraft cluster up ... [--host IP] [--netns-prefix NS]\n"
         "       walraft cluster status [--dir DIR] [--format table|json]\n"
-        "       walraft cluster down|add [--dir DIR]\n"
+        "       walraft cluster down [--dir DIR]\n"
+        "       walraft cluster add [--dir DIR] [--address IP:PORT] "
+        "[--netns NS]\n"
         "       walraft cluster remove|transfer|kill|restart|logs ID "
         "[--dir DIR]\n"
         "\n"
@@ -1624,7 +1707,9 @@ void cluster_usage(FILE *f)
         "lag of every node\n"
         "  down      stop every node (SIGTERM, SIGKILL after 10 s); the "
         "data stays\n"
-        "  add       start one more node and wait until it is a member\n"
+        "  add       start one more node and wait until it is a member; "
+        "--address and\n"
+        "            --netns place it (default: as up places node ID)\n"
         "  remove    remove node ID from the cluster and stop it\n"
         "  transfer  make node ID the leader\n"
         "  kill      SIGKILL node ID\n"
@@ -1633,6 +1718,11 @@ void cluster_usage(FILE *f)
         "\n"
         "Flags after -- go to every walraftd (e.g. -- --election-timeout "
         "500).\n"
+        "With --host IP, node I listens on IP + I - 1 instead; with "
+        "--netns-prefix NS\n"
+        "it runs in the network namespace NS followed by I (made "
+        "beforehand with\n"
+        "`ip netns add`; the fault harness walraft-jepsen does this).\n"
         "walraftd is taken from walraft's directory, else $WALRAFTD, "
         "else $PATH.\n"
         "Exit codes: 0 success, 1 an operation failed, 2 usage error, 3 "
@@ -1724,6 +1814,36 @@ int cluster_main(int argc, char **argv)
                 return usage_error("--nodes: \"%s\" is not 1..64", v);
             }
             o.nodes = (unsigned)n;
+        } else if ((v = flag_value(argc, argv, &i, "--host", &missing)) !=
+                   NULL) {
+            struct in_addr ip;
+            if (inet_pton(AF_INET, v, &ip) != 1) {
+                return usage_error("--host: \"%s\" is not an IPv4 address",
+                                   v);
+            }
+            o.host = v;
+        } else if ((v = flag_value(argc, argv, &i, "--netns-prefix",
+                                   &missing)) != NULL) {
+            if (v[0] == '\0' || strlen(v) > 20 || strchr(v, '/') != NULL) {
+                return usage_error("--netns-prefix: \"%s\" is not 1..20 "
+                                   "characters without /", v);
+            }
+            o.netns_prefix = v;
+        } else if ((v = flag_value(argc, argv, &i, "--netns", &missing)) !=
+                   NULL) {
+            if (v[0] == '\0' || strlen(v) > 30 || strchr(v, '/') != NULL) {
+                return usage_error("--netns: \"%s\" is not 1..30 "
+                                   "characters without /", v);
+            }
+            o.netns = v;
+        } else if ((v = flag_value(argc, argv, &i, "--address", &missing)) !=
+                   NULL) {
+            const char *colon = strrchr(v, ':');
+            if (colon == NULL || colon == v || !parse_u64(colon + 1, &n) ||
+                n == 0 || n > 65535 || (size_t)(colon - v) > 15) {
+                return usage_error("--address: \"%s\" is not IP:PORT", v);
+            }
+            o.address = v;
         } else if ((v = flag_value(argc, argv, &i, "--format", &missing)) !=
                    NULL) {
             if (strcmp(v, "table") != 0 && strcmp(v, "json") != 0) {
@@ -1765,6 +1885,14 @@ int cluster_main(int argc, char **argv)
     }
     if (o.nodes != 0 && strcmp(sub->name, "up") != 0) {
         return usage_error("--nodes only goes with up");
+    }
+    if ((o.host != NULL || o.netns_prefix != NULL) &&
+        strcmp(sub->name, "up") != 0) {
+        return usage_error("--host and --netns-prefix only go with up");
+    }
+    if ((o.address != NULL || o.netns != NULL) &&
+        strcmp(sub->name, "add") != 0) {
+        return usage_error("--address and --netns only go with add");
     }
     if (strcmp(sub->name, "up") == 0 &&
         (uint64_t)o.port + (o.nodes > 0 ? o.nodes : 1) - 1 > 65535) {

@@ -3,14 +3,19 @@
  *
  *   walraft-jepsen-check --workload register|bank|set|list-append
  *       [--total N] [--allow-negative] [--exactly-once]
- *       [--max-steps N] [--max-seconds S] DIR
+ *       [--max-steps N] [--max-seconds S] [--report] DIR
  *
  * Reads DIR/history.jsonl (format in history.h), runs the workload's
  * checker, prints the verdict and its explanation, and writes
  * DIR/results.json (for a history that cannot be parsed, one saying so:
- * {"valid": "unknown", "error": "..."}). Exits 0 if valid, 1 if invalid,
- * 2 if unknown or if the history cannot be used. `walraft-jepsen check`
- * runs this program.
+ * {"valid": "unknown", "error": "..."}). With --report it then also
+ * writes DIR/timeline.html, DIR/latency.png and DIR/throughput.png
+ * (report_html.h); a report that cannot be drawn (no gnuplot, say) is a
+ * warning on stderr and does not change the exit status. Rendering is
+ * opt-in because it costs a gnuplot run per check, which loops of checks
+ * in tests do not want. Exits 0 if valid, 1 if invalid, 2 if unknown or
+ * if the history cannot be used. `walraft-jepsen check` runs this
+ * program.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -21,6 +26,7 @@
 #include "../lib/err.h"
 #include "checker.h"
 #include "history.h"
+#include "report_html.h"
 
 enum { EXIT_VALID = 0, EXIT_INVALID = 1, EXIT_UNKNOWN = 2 };
 
@@ -35,6 +41,9 @@ static void usage(FILE *out)
             "  --exactly-once     set: an element must not appear twice\n"
             "  --max-steps N      register, list-append: search budget\n"
             "  --max-seconds S    register: time budget per key\n"
+            "  --report           also write DIR/timeline.html, "
+            "latency.png and\n"
+            "                     throughput.png\n"
             "Reads DIR/history.jsonl, writes DIR/results.json.\n"
             "Exit 0 valid, 1 invalid, 2 unknown or unusable.\n");
 }
@@ -56,6 +65,7 @@ int main(int argc, char **argv)
         {"exactly-once", no_argument, NULL, 'e'},
         {"max-steps", required_argument, NULL, 's'},
         {"max-seconds", required_argument, NULL, 'S'},
+        {"report", no_argument, NULL, 'r'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -65,6 +75,7 @@ int main(int argc, char **argv)
     struct set_opts set = {0};
     struct list_append_opts la = {0};
     long long n;
+    bool report = false;
     int c;
 
     while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
@@ -104,6 +115,9 @@ int main(int argc, char **argv)
                 }
                 break;
             }
+            case 'r':
+                report = true;
+                break;
             case 'h':
                 usage(stdout);
                 return EXIT_VALID;
@@ -154,8 +168,8 @@ int main(int argc, char **argv)
     } else {
         rv = check_list_append(&h, &la, &r);
     }
-    history_close(&h);
     if (rv != 0) {
+        history_close(&h);
         fprintf(stderr, "walraft-jepsen-check: %s: %s\n", workload,
                 err_str(rv));
         check_result_close(&r);
@@ -167,9 +181,14 @@ int main(int argc, char **argv)
     snprintf(path, sizeof path, "%s/results.json", dir);
     if (json_dump_file(r.json, path, JSON_INDENT(2) | JSON_SORT_KEYS) != 0) {
         fprintf(stderr, "walraft-jepsen-check: cannot write %s\n", path);
+        history_close(&h);
         check_result_close(&r);
         return EXIT_UNKNOWN;
     }
+    if (report && report_render(dir, &h, r.json, errmsg, sizeof errmsg) != 0)
+        fprintf(stderr, "walraft-jepsen-check: warning: report: %s\n",
+                errmsg);
+    history_close(&h);
     int code = r.verdict == CHECK_VALID     ? EXIT_VALID
                : r.verdict == CHECK_INVALID ? EXIT_INVALID
                                             : EXIT_UNKNOWN;

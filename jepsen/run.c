@@ -4,21 +4,37 @@
  *
  *   walraft-jepsen run --nodes 3|5 --workload W --nemesis N[,N...]
  *       --time S --rate R --concurrency C [--read-level L] [--seed X]
- *       [--port P] [--walraft PATH] [--unsafe-skip-read-index] --out DIR
+ *       [--port P] [--walraft PATH] [--unsafe-skip-read-index] [--loopback]
+ *       --out DIR
  *   walraft-jepsen check DIR --workload W [walraft-jepsen-check options]
+ *   walraft-jepsen ci --out DIR [--time S] [--port P] ... (ci.c)
  *
- * A run (runner.h): the cluster comes up in DIR/cluster (cluster.c); the
- * workload (wl_*.c) creates its schema; C worker threads, each with its
- * own libwalraft handle whose address list starts at a different node
- * (libwalraft reads from the first reachable address, so reads are spread
- * over every node), share R operation slots per second. Every operation
- * is recorded in DIR/history.jsonl (format: history.h) as an invocation
- * before the call and a completion after it; a definite error is "fail",
- * anything else "info", and a worker whose operation ended in "info"
- * continues as a new process. The nemesis thread (nemesis.c) injects
- * faults until the last quarter of the run, which is fault-free; then the
- * workload's final operations must succeed. The workload's checker judges
- * the history: DIR/results.json, DIR/verdict.txt. The cluster is always
+ * A run (runner.h): the cluster comes up in DIR/cluster (cluster.c), as
+ * root each node in a network namespace of its own on a bridge named after
+ * the port, the clients staying in the root namespace (netns.h); with
+ * --loopback, or where namespaces cannot be made, on 127.0.0.1, and the
+ * nemeses that need namespaces (partitions, loss) are skipped and named in
+ * results.json (run.network, run.nemeses_skipped) and verdict.txt. With the
+ * disk nemesis each data directory is a 256 MiB tmpfs. Leftovers of an
+ * earlier run on the same port (namespaces, links, mounts) are swept first,
+ * and this run's are removed at the end, also after SIGINT or a failure (a
+ * second run on the same port is refused). The workload (wl_*.c) creates
+ * its schema; C worker threads, each with its own libwalraft handle whose
+ * address list starts at a different node (libwalraft reads from the first
+ * reachable address, so reads are spread over every node), share R
+ * operation slots per second. Every operation is recorded in
+ * DIR/history.jsonl (format: history.h) as an invocation before the call
+ * and a completion after it; a definite error is "fail", anything else
+ * "info", and a worker whose operation ended in "info" continues as a new
+ * process. The nemesis thread (nemesis.c) injects faults until the last
+ * quarter of the run, which is fault-free, each recorded as nemesis events:
+ * pause, kill, partitions (one, leader, halves, ring, bridge, one-way, or
+ * "partition" for any), packet loss, membership (a member replaced by a
+ * fresh one), a full disk, and leadership-transfer storms. Everything is
+ * healed (nemesis_heal), and the workload's final operations must succeed.
+ * The workload's checker judges the history: DIR/results.json,
+ * DIR/verdict.txt; then DIR/timeline.html, DIR/latency.png and
+ * DIR/throughput.png (report_html.h) show it. The cluster is always
  * stopped at the end.
  *
  * Exit 0 valid, 1 invalid, 2 unknown or unusable: the run meant nothing if
@@ -37,6 +53,7 @@
 
 #include "ci.h"
 #include "nemesis.h"
+#include "report_html.h"
 #include "runner.h"
 
 #define MIN_OK_OPS 50
@@ -44,6 +61,9 @@
 
 static const struct workload *const workloads[] = {
     &workload_register,
+    &workload_bank,
+    &workload_set,
+    &workload_list_append,
 };
 
 static void on_sigint(int sig)
@@ -155,10 +175,16 @@ static int judge(struct run *r, const char *unusable)
         "ok_during_faults", (json_int_t)r->n_ok_faulting, "usable",
         unusable == NULL, "unusable_because", unusable);
     json_object_set_new(run, "nemesis", nemesis_names_json(r->cfg->nemeses));
-    json_object_set_new(run, "nemeses_missing_on_loopback",
-                        json_pack("[s,s,s,s,s]", "partition", "packet-loss",
-                                  "membership", "full-disk",
-                                  "leadership-transfer"));
+    json_object_set_new(run, "network", json_string(
+                                            r->netns ? "namespaces"
+                                                     : "loopback"));
+    json_object_set_new(run, "tmpfs_disks", json_boolean(r->tmpfs));
+    json_object_set_new(run, "nemeses_skipped",
+                        nemesis_names_json(r->skipped));
+    if (r->skipped != 0) {
+        json_object_set_new(run, "nemeses_skipped_because",
+                            json_string(r->skipped_why));
+    }
     json_object_set_new(results, "run", run);
     json_object_set_new(results, "exit", json_integer(code));
     snprintf(path, sizeof path, "%s/results.json", r->cfg->out);
@@ -198,6 +224,12 @@ static int judge(struct run *r, const char *unusable)
                     : "",
                 (long)r->n_ok, (long)r->n_fail, (long)r->n_info,
                 (long)r->n_ok_faulting);
+        fprintf(o, "nodes on %s%s\n",
+                r->netns ? "network namespaces" : "loopback",
+                r->tmpfs ? ", data directories on tmpfs" : "");
+        if (r->skipped != 0) {
+            fprintf(o, "nemeses skipped: %s\n", r->skipped_why);
+        }
         if (res.explanation != NULL) {
             fprintf(o, "%s", res.explanation);
         } else if (rv != 0) {
@@ -209,6 +241,11 @@ static int judge(struct run *r, const char *unusable)
         code = EXIT_UNKNOWN;
     }
     check_result_close(&res);
+    /* The timeline and plots are for people: a failure to draw them is
+     * said, and changes nothing in the verdict. */
+    if (report_render_dir(r->cfg->out, errmsg, sizeof errmsg) != 0) {
+        fprintf(stderr, "walraft-jepsen: warning: report: %s\n", errmsg);
+    }
     return code;
 }
 
@@ -306,7 +343,8 @@ static int run_main(const struct config *cfg)
         snprintf(why, sizeof why, "only %ld operations succeeded (%d needed)",
                  (long)r.n_ok, MIN_OK_OPS);
         unusable = why;
-    } else if (cfg->nemeses != 0 && r.n_ok_faulting < MIN_OK_DURING_FAULTS) {
+    } else if ((cfg->nemeses & ~r.skipped) != 0 &&
+               r.n_ok_faulting < MIN_OK_DURING_FAULTS) {
         unusable = "no operation succeeded during a fault";
     }
     fclose(r.hist);
@@ -348,13 +386,24 @@ static void usage(FILE *out)
         "           --time S --rate R --concurrency C [--read-level L] "
         "[--seed X]\n"
         "           [--port P] [--walraft PATH] [--unsafe-skip-read-index] "
-        "--out DIR\n"
+        "[--loopback]\n"
+        "           --out DIR\n"
         "       walraft-jepsen check DIR --workload W [options of "
         "walraft-jepsen-check]\n"
         "       walraft-jepsen ci --out DIR [options]: the CI set (ci --help)\n"
         "Read levels: linearizable (default), none, weak, strong.\n"
-        "Workloads: register. Nemeses: pause (SIGSTOP the leader), kill "
-        "(kill -9, restart), none.\n"
+        "Workloads: register, bank, set, list-append.\n"
+        "Nemeses (none: no faults):\n");
+    nemesis_usage(out);
+    fprintf(out,
+        "Nodes run in network namespaces of their own on a bridge (as "
+        "root; names\n"
+        "wjPORT..., subnet 10.(P/256).(P%%256).0/24), clients in the root "
+        "namespace;\n"
+        "with --loopback, or where namespaces cannot be made, on "
+        "127.0.0.1, and the\n"
+        "[namespaces] nemeses are skipped (results.json: "
+        "run.nemeses_skipped).\n"
         "Exit 0 valid, 1 invalid, 2 unknown or unusable.\n");
 }
 
@@ -408,6 +457,7 @@ static int cmd_run(int argc, char **argv)
         {"port", required_argument, NULL, 'p'},
         {"walraft", required_argument, NULL, 'W'},
         {"unsafe-skip-read-index", no_argument, NULL, 'U'},
+        {"loopback", no_argument, NULL, 'L'},
         {"out", required_argument, NULL, 'o'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
@@ -519,6 +569,9 @@ static int cmd_run(int argc, char **argv)
                 break;
             case 'U':
                 cfg.unsafe_skip_read_index = true;
+                break;
+            case 'L':
+                cfg.loopback = true;
                 break;
             case 'o':
                 cfg.out = optarg;

@@ -48,6 +48,7 @@ struct config {
     const char *walraft;
     bool unsafe_skip_read_index;
     const char *out;
+    bool loopback;                /* --loopback: no network namespaces. */
 };
 
 /* The state of a run, shared by the workers and the nemesis. */
@@ -73,6 +74,23 @@ struct run {
     atomic_bool stop;             /* SIGINT, or a fatal error. */
     atomic_long n_ok, n_fail, n_info, n_ok_faulting;
     atomic_int paused_pid;        /* To SIGCONT on the way out. */
+
+    /* Where the nodes run (cluster.c, netns.c). Set by cluster_start. */
+    bool netns;                   /* Each node in its own namespace. */
+    bool tmpfs;                   /* Each data directory a small tmpfs. */
+    bool net_made;                /* Namespaces or bridge may exist. */
+    bool cluster_up;              /* Between cluster_start and _stop. */
+    char net_prefix[16];          /* "wj" PORT: every name we make. */
+    char net_subnet[16];          /* "10.X.Y": the bridge's /24. */
+    uint64_t node_id[MAX_NODES];  /* Node id in slot i: membership
+                                   * changes it, r->addr[i] stays. */
+    unsigned skipped;             /* Nemeses that cannot run here. */
+    char skipped_why[256];
+
+    /* Faults in force, for nemesis_heal() (nemesis.c). */
+    atomic_bool net_faulted;      /* nft rules in some namespace. */
+    atomic_int balloon_slot;      /* Slot + 1 whose disk is full, or 0. */
+    atomic_int removed_slot;      /* Slot + 1 removed, not re-added. */
 };
 
 /* One client thread with its own libwalraft handle. */
@@ -111,6 +129,9 @@ struct workload {
 };
 
 extern const struct workload workload_register;
+extern const struct workload workload_bank;
+extern const struct workload workload_set;
+extern const struct workload workload_list_append;
 
 /* SIGINT or SIGTERM arrived. */
 extern atomic_bool interrupted;
@@ -176,6 +197,20 @@ int node_kill(struct run *r, uint64_t id);
 int node_restart(struct run *r, uint64_t id);
 /* The id and pid of a node that says it leads, or 0. */
 uint64_t find_leader(struct run *r, pid_t *pid);
+/* The slot (0-based) of node @id, or -1. */
+int slot_of(const struct run *r, uint64_t id);
+/* Whether node @id's process runs (`walraft cluster status`). */
+bool node_running(struct run *r, uint64_t id);
+/* `walraft cluster transfer|remove ID`. Return 0 or -1. */
+int node_transfer(struct run *r, uint64_t id);
+int node_remove(struct run *r, uint64_t id);
+/* Start a new member (fresh data, a new id: set in r->node_id[@slot] and
+ * *@id) at slot @slot's address and namespace, the slot's node having
+ * been removed; `walraft cluster add`. Returns 0 or -1. */
+int node_add(struct run *r, int slot, uint64_t *id);
+/* Start every member that does not run and wait until the cluster
+ * settles (`walraft cluster up` on the existing cluster). */
+int cluster_revive(struct run *r);
 
 /* Whether any node log holds a sanitizer report or a failed assertion;
  * names the first in @why. */
