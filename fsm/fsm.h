@@ -55,8 +55,9 @@ struct fsm_config {
     /* When fsm_snapshot() agrees to take a snapshot: once the commands
      * applied since the last one add up to at least snapshot_min_bytes and
      * to snapshot_ratio_percent of the databases' size. Both 0 (tests):
-     * whenever libraft asks. The node uses 1 MiB and 100, so a large
-     * database is not copied after every few writes. */
+     * whenever libraft asks. The node passes 0 and 0: its policy, with a
+     * cap on the log's bytes held in memory, is the fsm adapter's
+     * (raft/fsm_adapter.h). */
     uint64_t snapshot_min_bytes;
     unsigned snapshot_ratio_percent;
     /* Clients remembered per database; 0 means FSM_SESSIONS_MAX. Part of

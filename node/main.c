@@ -37,12 +37,22 @@ static const char usage[] =
     "  --voters N                voter target of the cluster (default 3)\n"
     "  --election-timeout MS     Raft election timeout (default 1000)\n"
     "  --heartbeat-timeout MS    Raft heartbeat interval (default 100)\n"
-    "  --snapshot-threshold N    entries between snapshots (default 1024)\n"
-    "  --snapshot-trailing N     entries kept after a snapshot (default 8192)\n"
+    "  --snapshot-threshold N    entries after which Raft asks the state\n"
+    "                            machine for a snapshot (default 1)\n"
+    "  --snapshot-trailing N     most entries kept after a snapshot\n"
+    "                            (default 8192)\n"
     "  --snapshot-min-bytes N    least log bytes before a snapshot\n"
     "                            (default 1048576)\n"
     "  --snapshot-ratio PCT      least log bytes before a snapshot, in percent\n"
     "                            of the databases' size (default 100)\n"
+    "  --snapshot-max-bytes N    log bytes that force a snapshot whatever the\n"
+    "                            ratio: the log since the last snapshot is\n"
+    "                            held in memory (default 67108864)\n"
+    "  --snapshot-trailing-bytes N  most bytes of entries kept after a\n"
+    "                            snapshot (default 16777216)\n"
+    "  --compact-idle MS         after this long without writes, snapshot\n"
+    "                            once a quarter of --snapshot-max-bytes is in\n"
+    "                            the log; 0: never (default 5000)\n"
     "  --queue-timeout MS        a write waiting longer for the writer fails\n"
     "                            (default 10000)\n"
     "  --tx-timeout MS           an interactive transaction idle longer is\n"
@@ -70,6 +80,9 @@ enum {
     OPT_SNAP_TRAILING,
     OPT_SNAP_MIN_BYTES,
     OPT_SNAP_RATIO,
+    OPT_SNAP_MAX_BYTES,
+    OPT_SNAP_TRAILING_BYTES,
+    OPT_COMPACT_IDLE,
     OPT_QUEUE_TIMEOUT,
     OPT_TX_TIMEOUT,
     OPT_MIN_FREE,
@@ -95,6 +108,10 @@ static const struct option options[] = {
     {"snapshot-trailing", required_argument, NULL, OPT_SNAP_TRAILING},
     {"snapshot-min-bytes", required_argument, NULL, OPT_SNAP_MIN_BYTES},
     {"snapshot-ratio", required_argument, NULL, OPT_SNAP_RATIO},
+    {"snapshot-max-bytes", required_argument, NULL, OPT_SNAP_MAX_BYTES},
+    {"snapshot-trailing-bytes", required_argument, NULL,
+     OPT_SNAP_TRAILING_BYTES},
+    {"compact-idle", required_argument, NULL, OPT_COMPACT_IDLE},
     {"queue-timeout", required_argument, NULL, OPT_QUEUE_TIMEOUT},
     {"tx-timeout", required_argument, NULL, OPT_TX_TIMEOUT},
     {"min-free-space", required_argument, NULL, OPT_MIN_FREE},
@@ -221,6 +238,19 @@ int main(int argc, char **argv)
             case OPT_SNAP_RATIO:
                 rv = parse_uint(name, optarg, 1, 100000,
                                 &config.snapshot_ratio_percent);
+                break;
+            case OPT_SNAP_MAX_BYTES:
+                rv = parse_u64(name, optarg, 1, UINT64_MAX,
+                               &config.snapshot_max_bytes);
+                break;
+            case OPT_SNAP_TRAILING_BYTES:
+                rv = parse_u64(name, optarg, 1, UINT64_MAX,
+                               &config.snapshot_trailing_bytes);
+                break;
+            case OPT_COMPACT_IDLE:
+                rv = parse_uint(name, optarg, 0, 3600000,
+                                &config.compact_idle_ms);
+                config.compact_idle_off = rv == 0 && config.compact_idle_ms == 0;
                 break;
             case OPT_QUEUE_TIMEOUT:
                 rv = parse_uint(name, optarg, 1, 3600000,

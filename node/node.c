@@ -51,6 +51,7 @@
 #include "../raft/fsm_adapter.h"
 #include "../raft/io.h"
 #include "../raft/leader.h"
+#include "../raft/log_view.h"
 #include "../raft/proposer.h"
 #include "../raft/transport.h"
 #include "gateway.h"
@@ -63,6 +64,10 @@
 /* A voter whose log is this close to the leader's last index counts as
  * caught up for membership decisions. */
 #define CAUGHT_UP_SLACK 64
+
+/* libraft 0.15's counters overflow past 262,144 entries (C14): a snapshot is
+ * taken once this many follow the last one, whatever the cost rule says. */
+#define LOG_MAX_ENTRIES 65536
 
 /* How long a joining node keeps asking to be added. */
 #define JOIN_DEADLINE_MS 30000
@@ -149,6 +154,8 @@ struct node {
     bool low_space_logged;
     uint64_t stall_warned_at; /* Loop time of the last warning about an
                                  unbounded log, 0 if none. */
+    bool compact_in_flight;   /* An idle-compaction barrier. */
+    raft_index compact_index; /* Last command index it was issued after. */
 };
 
 /*
@@ -740,8 +747,7 @@ static void watch_log_size(struct node *n)
     struct raft *r = &n->raft;
     raft_index since = raft_last_index(r) - r->log.snapshot.last_index;
     uint64_t now = uv_now(&n->loop);
-    uint64_t bound = 8 * (uint64_t)n->config.snapshot_threshold +
-                     n->config.snapshot_trailing;
+    uint64_t bound = LOG_MAX_ENTRIES + 8 * (uint64_t)n->config.snapshot_threshold;
 
     if (since > bound &&
         (n->stall_warned_at == 0 || now - n->stall_warned_at >= 60000)) {
@@ -786,6 +792,58 @@ bool node_disk_ok(const struct node *n, char *errmsg)
     return false;
 }
 
+struct compact_barrier {
+    struct raft_barrier req;
+    struct node *n;
+};
+
+static void compact_barrier_cb(struct raft_barrier *req, int status)
+{
+    struct compact_barrier *b = req->data;
+    struct node *n = b->n;
+
+    n->compact_in_flight = false;
+    if (status != 0) {
+        n->compact_index = 0; /* Again on a later tick if still leading. */
+    }
+    free(b);
+}
+
+/* Idle compaction. libraft asks for a snapshot only after applying entries,
+ * so a node whose writes stopped would keep up to snapshot_max_bytes of log
+ * in memory for good. Once the leader has applied no command for
+ * compact_idle_ms, it commits one barrier; applying it, every node asks its
+ * adapter, whose idle rule grants a snapshot when a quarter of the cap has
+ * piled up. One barrier per pause in the writes. */
+static void compact_when_idle(struct node *n)
+{
+    struct compact_barrier *b;
+    raft_index index;
+    raft_time at;
+
+    if (n->config.compact_idle_off || n->compact_in_flight ||
+        !node_ready(n)) {
+        return;
+    }
+    fsm_adapter_last_command(&n->adapter, &index, &at);
+    if (index == n->compact_index ||
+        uv_now(&n->loop) - at < n->config.compact_idle_ms) {
+        return;
+    }
+    b = malloc(sizeof *b);
+    if (b == NULL) {
+        return; /* Next tick. */
+    }
+    b->req.data = b;
+    b->n = n;
+    if (raft_barrier(&n->raft, &b->req, compact_barrier_cb) != 0) {
+        free(b);
+        return;
+    }
+    n->compact_in_flight = true;
+    n->compact_index = index;
+}
+
 static void tick_cb(uv_timer_t *timer)
 {
     struct node *n = timer->data;
@@ -795,6 +853,7 @@ static void tick_cb(uv_timer_t *timer)
     }
     measure_disk(n);
     watch_log_size(n);
+    compact_when_idle(n);
     if (n->started && raft_state(&n->raft) == RAFT_UNAVAILABLE) {
         log_error("raft became unavailable: exiting so that the node is "
                   "restarted from disk");
@@ -1209,7 +1268,7 @@ static void config_defaults(struct node_config *c)
         c->voters = 3;
     }
     if (c->snapshot_threshold == 0) {
-        c->snapshot_threshold = 1024;
+        c->snapshot_threshold = 1;
     }
     if (c->snapshot_trailing == 0) {
         c->snapshot_trailing = 8192;
@@ -1219,6 +1278,15 @@ static void config_defaults(struct node_config *c)
     }
     if (c->snapshot_ratio_percent == 0) {
         c->snapshot_ratio_percent = 100;
+    }
+    if (c->snapshot_max_bytes == 0) {
+        c->snapshot_max_bytes = 64u << 20;
+    }
+    if (c->snapshot_trailing_bytes == 0) {
+        c->snapshot_trailing_bytes = 16u << 20;
+    }
+    if (c->compact_idle_ms == 0) {
+        c->compact_idle_ms = 5000;
     }
     if (c->queue_timeout_ms == 0) {
         c->queue_timeout_ms = 10000;
@@ -1262,10 +1330,46 @@ static uint64_t random_seed(void)
     return seed;
 }
 
+/* The snapshot policy (fsm_adapter.h). libraft 0.15 holds every entry since
+ * the last snapshot, and the trailing ones before it, in memory, and a
+ * snapshot copies every database whole: the cost rule (min bytes and ratio)
+ * keeps a large database from being copied after every few writes, the byte
+ * cap bounds the memory whatever the databases' size (at the price of a
+ * copy every snapshot_max_bytes of log), trailing entries are counted in
+ * bytes too, and a node whose writes stopped compacts down to a quarter of
+ * the cap (tick_cb's idle barrier). libraft asks only once
+ * snapshot_threshold entries follow the last snapshot, so that threshold is
+ * 1 by default and the adapter decides: a few large entries can be the
+ * whole cap, and an idle barrier must find libraft willing to ask. */
+static void adapter_config_init(const struct node *n,
+                                struct fsm_adapter_config *ac)
+{
+    const struct node_config *c = &n->config;
+    struct fsm_adapter_policy *p = &ac->policy;
+
+    memset(ac, 0, sizeof *ac);
+    p->min_bytes = c->snapshot_min_bytes;
+    p->ratio_percent = c->snapshot_ratio_percent;
+    p->max_bytes = c->snapshot_max_bytes;
+    p->max_entries = LOG_MAX_ENTRIES;
+    /* The leader's barrier comes compact_idle_ms after its last write;
+     * followers applied theirs a little later. */
+    p->idle_ms = c->compact_idle_off ? 0
+                 : c->compact_idle_ms > 1 ? c->compact_idle_ms / 2
+                                          : 1;
+    p->idle_bytes = c->snapshot_max_bytes / 4 > c->snapshot_min_bytes
+                        ? c->snapshot_max_bytes / 4
+                        : c->snapshot_min_bytes;
+    p->trailing_bytes = c->snapshot_trailing_bytes;
+    p->trailing_entries = c->snapshot_trailing;
+    p->trim = true;
+}
+
 int node_create(const struct node_config *config,
                 struct node **out,
                 char *errmsg)
 {
+    struct fsm_adapter_config ac;
     struct fsm_config fc;
     struct queue_config qc;
     struct raft_io_guard_config gc;
@@ -1330,14 +1434,17 @@ int node_create(const struct node_config *config,
     fc.node_id = n->config.id;
     fc.seed = random_seed();
     fc.compress = true;
-    fc.snapshot_min_bytes = n->config.snapshot_min_bytes;
-    fc.snapshot_ratio_percent = n->config.snapshot_ratio_percent;
+    /* The snapshot policy is the adapter's (it needs the log and the
+     * caps): the fsm agrees whenever it can. */
+    fc.snapshot_min_bytes = 0;
+    fc.snapshot_ratio_percent = 0;
     rv = fsm_create(&fc, &n->fsm, errmsg);
     if (rv != 0) {
         err_wrap(errmsg, "state machine");
         goto err_after_loop;
     }
-    fsm_adapter_init(&n->adapter, n->fsm, NULL);
+    adapter_config_init(n, &ac);
+    fsm_adapter_init(&n->adapter, n->fsm, &ac);
 
     transport_init(&n->transport, &n->loop, NULL);
     n->transport.data = n;
@@ -1352,6 +1459,21 @@ int node_create(const struct node_config *config,
     }
     n->io_init = true;
     raft_uv_set_auto_recovery(&n->io, false);
+    /* Snapshots are written as they are. With compression, 0.15 builds an
+     * LZ4 copy of the whole snapshot in the heap before writing it
+     * (makeFileCompressed() in uv_snapshot.c): up to one more database's
+     * worth of memory, and CPU, per snapshot (bench/rss: peak RSS 1.9 GiB
+     * with it, 1.25 GiB without, same write rate), for half the disk on
+     * bench/rss's half-random values. Loading takes either kind
+     * (uvSnapshotLoad() checks the LZ4 magic; fsm.c's SNAPSHOT_MAGIC
+     * differs). */
+    rv = raft_uv_set_snapshot_compression(&n->io, false);
+    if (rv != 0) {
+        err_printf(errmsg, "raft storage: snapshot compression: %s",
+                   raft_strerror(rv));
+        rv = WR_IOERR;
+        goto err_after_fsm;
+    }
 
     rv = raft_init(&n->raft, &n->io, &n->adapter.raft_fsm, n->config.id,
                    n->address);
@@ -1700,6 +1822,25 @@ char *node_status_json(struct node *n)
                         json_integer((json_int_t)raft_last_index(r)));
     json_object_set_new(o, "snapshot_index",
                         json_integer((json_int_t)r->log.snapshot.last_index));
+    {
+        const struct fsm_adapter_stats *st = fsm_adapter_stats(&n->adapter);
+        size_t count = log_view_count(&r->log);
+        uint64_t bytes = 0;
+
+        for (size_t i = 0; i < count; i++) {
+            bytes += r->log.entries[(r->log.front + i) % r->log.size].buf.len;
+        }
+        json_object_set_new(o, "log_entries", json_integer((json_int_t)count));
+        json_object_set_new(o, "log_bytes", json_integer((json_int_t)bytes));
+        json_object_set_new(o, "snapshots_taken",
+                            json_integer((json_int_t)st->snapshots_taken));
+        json_object_set_new(o, "snapshots_by_cap",
+                            json_integer((json_int_t)st->by_cap));
+        json_object_set_new(o, "snapshots_by_idle",
+                            json_integer((json_int_t)st->by_idle));
+        json_object_set_new(o, "snapshot_trailing",
+                            json_integer((json_int_t)st->last_trailing));
+    }
     json_object_set_new(o, "voter_target",
                         json_integer((json_int_t)n->config.voters));
     for (unsigned i = 0; i < r->configuration.n; i++) {

@@ -44,10 +44,22 @@ struct node_config {
     unsigned election_timeout_ms;  /* 0: 1000. */
     unsigned heartbeat_timeout_ms; /* 0: 100. */
     unsigned voters;               /* Voter target; 0: 3. */
-    unsigned snapshot_threshold;   /* Entries; 0: 1024. */
-    unsigned snapshot_trailing;    /* Entries kept after one; 0: 8192. */
-    uint64_t snapshot_min_bytes;   /* fsm_config; 0: 1 MiB. */
-    unsigned snapshot_ratio_percent; /* fsm_config; 0: 100. */
+    unsigned snapshot_threshold;   /* Entries after which libraft asks
+                                      for a snapshot; 0: 1. */
+    unsigned snapshot_trailing;    /* Most entries kept after one; 0: 8192. */
+    uint64_t snapshot_min_bytes;   /* Cost rule: least log bytes; 0: 1 MiB. */
+    unsigned snapshot_ratio_percent; /* ... and percent of the databases'
+                                        size; 0: 100. */
+    uint64_t snapshot_max_bytes;   /* Log bytes since the last snapshot that
+                                      force one whatever the cost rule (the
+                                      log lives in memory); 0: 64 MiB. */
+    uint64_t snapshot_trailing_bytes; /* Most bytes of entries kept after a
+                                         snapshot; 0: 16 MiB. */
+    unsigned compact_idle_ms;      /* After this long without writes, the
+                                      leader's barrier lets every node
+                                      snapshot once its log holds a quarter
+                                      of snapshot_max_bytes; 0: 5000. */
+    bool compact_idle_off;         /* --compact-idle 0. */
     unsigned queue_timeout_ms;     /* A write waiting longer fails; 0: 10000. */
     unsigned tx_timeout_ms;        /* An interactive transaction idle longer
                                       is rolled back; 0: 10000. */
@@ -226,6 +238,12 @@ void node_set_weight(struct node *n, uint64_t weight);
  *   ready                  true when node_ready()
  *   leader_id, leader_address   as node_leader() (0 and "" if unknown)
  *   term, commit_index, applied_index, last_index, snapshot_index
+ *   log_entries, log_bytes  entries held in memory by libraft and the
+ *                          bytes of their payloads
+ *   snapshots_taken, snapshots_by_cap, snapshots_by_idle: snapshots
+ *                          this process took, and how many of them the caps
+ *                          or idle compaction forced (fsm_adapter.h)
+ *   snapshot_trailing      trailing count set at the last one (0: none)
  *   voter_target           the --voters setting
  *   servers                [{id, address, role, match_index}] of the
  *                          configuration; match_index is the leader's view

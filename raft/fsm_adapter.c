@@ -43,6 +43,19 @@
  *   (installSnapshotCb's discard path, snapshotDestroy() at start), so
  *   restore must not.
  *
+ * - When snapshots are asked for, and what is kept. shouldTakeSnapshot()
+ *   (replication.c) asks only from replicationApply(), after applying
+ *   entries (commands, barriers or changes), when no snapshot is pending or
+ *   being installed and last_applied - log.snapshot.last_index >=
+ *   snapshot.threshold. takeSnapshotCb() calls logSnapshot(&r->log, index,
+ *   r->snapshot.trailing), which frees the entries up to index - trailing,
+ *   and only then takeSnapshotClose() (our snapshot_finalize); putSnapshot()
+ *   hands the same r->snapshot.trailing to io->snapshot_put(), where 0 means
+ *   "replace the whole log" (uv_snapshot.c). So a trailing count set with
+ *   raft_set_snapshot_trailing() inside the snapshot hook governs both the
+ *   memory and the segments kept for that snapshot, and must not be 0; and
+ *   by finalize the log is already truncated, the moment to trim the heap.
+ *
  * - An error returned by apply is retried forever (libraft.md section 3), so
  *   apply always returns 0 and sets *result = NULL (a result is only ever
  *   delivered on the proposing leader, and anything allocated elsewhere
@@ -54,6 +67,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 
 #include "../lib/crc32c.h"
 #include "../lib/log.h"
@@ -135,6 +152,9 @@ static int apply_cb(struct raft_fsm *rf,
         return 0;
     }
     a->last_index_ = index;
+    if (a->raft_ != NULL) {
+        a->last_command_at_ = a->raft_->io->time(a->raft_->io);
+    }
 
     if (a->config_.on_applied != NULL) {
         a->config_.on_applied(a->config_.on_applied_arg, index, term,
@@ -147,6 +167,79 @@ static int apply_cb(struct raft_fsm *rf,
     return 0;
 }
 
+static void add_db_size(void *arg, struct fsm_db *db)
+{
+    uint64_t *total = arg;
+    struct stat st;
+
+    if (stat(fsm_db_path(db), &st) == 0) {
+        *total += (uint64_t)st.st_size;
+    }
+}
+
+enum grant { GRANT_NO, GRANT_COST, GRANT_CAP, GRANT_IDLE };
+
+/* Whether the policy grants a snapshot now, and by which rule. */
+static enum grant policy_grants(const struct fsm_adapter *a,
+                                const struct raft *r)
+{
+    const struct fsm_adapter_policy *p = &a->config_.policy;
+    uint64_t bytes = fsm_log_bytes_since_snapshot(a->fsm_);
+    uint64_t entries = r->last_applied - r->log.snapshot.last_index;
+    uint64_t size = 0;
+
+    if ((p->max_bytes != 0 && bytes >= p->max_bytes) ||
+        (p->max_entries != 0 && entries >= p->max_entries)) {
+        return GRANT_CAP;
+    }
+    if (p->idle_ms != 0 && bytes >= p->idle_bytes &&
+        r->io->time(r->io) - a->last_command_at_ >= p->idle_ms) {
+        return GRANT_IDLE;
+    }
+    if (bytes < p->min_bytes) {
+        return GRANT_NO;
+    }
+    if (p->ratio_percent != 0) {
+        /* One stat() per database, only past min_bytes: the hook runs after
+         * every apply once `threshold` entries follow the last snapshot. */
+        fsm_foreach_db(a->fsm_, add_db_size, &size);
+        if (bytes * 100 < size * p->ratio_percent) {
+            return GRANT_NO;
+        }
+    }
+    return GRANT_COST;
+}
+
+/* The trailing count for a snapshot at r->last_applied: the most entries up
+ * to it whose bytes fit in trailing_bytes, between 1 and trailing_entries.
+ * Entries that arrived in one message (or were loaded from one write) share
+ * one allocation, `batch`, freed when the last of them is: a count that cut
+ * through a batch would keep all of it. So the count ends on a batch
+ * boundary, and the bytes counted are those of whole batches. */
+static unsigned trailing_for(const struct fsm_adapter *a, const struct raft *r)
+{
+    const struct fsm_adapter_policy *p = &a->config_.policy;
+    raft_index last = r->last_applied;
+    uint64_t bytes = 0;
+    unsigned best = 0;
+    unsigned n = 0;
+
+    while (n < p->trailing_entries) {
+        const struct raft_entry *e = log_view_entry(&r->log, last - n);
+        const struct raft_entry *prev;
+        if (e == NULL || bytes + e->buf.len > p->trailing_bytes) {
+            break;
+        }
+        bytes += e->buf.len;
+        n++;
+        prev = log_view_entry(&r->log, last - n);
+        if (e->batch == NULL || prev == NULL || prev->batch != e->batch) {
+            best = n; /* Entries before this one are not in its batch. */
+        }
+    }
+    return best > 0 ? best : 1;
+}
+
 static int snapshot_cb(struct raft_fsm *rf,
                        struct raft_buffer *bufs[],
                        unsigned *n_bufs)
@@ -156,6 +249,7 @@ static int snapshot_cb(struct raft_fsm *rf,
     char errmsg[WR_ERRMSG_SIZE];
     struct fsm_buf *fbufs;
     struct raft_buffer *rbufs;
+    enum grant grant;
     unsigned n;
     unsigned i;
     int rv;
@@ -170,6 +264,11 @@ static int snapshot_cb(struct raft_fsm *rf,
     if (r->configuration_uncommitted_index != 0 ||
         r->configuration_index > r->last_applied) {
         a->stats_.refused_config++;
+        return RAFT_BUSY;
+    }
+    grant = policy_grants(a, r);
+    if (grant == GRANT_NO) {
+        a->stats_.refused_policy++;
         return RAFT_BUSY;
     }
 
@@ -196,18 +295,38 @@ static int snapshot_cb(struct raft_fsm *rf,
         rbufs[i].base = fbufs[i].base;
         rbufs[i].len = fbufs[i].len;
     }
+    if (a->config_.policy.trailing_bytes != 0) {
+        /* Read by libraft when this snapshot is stored (see the top). */
+        a->stats_.last_trailing = trailing_for(a, r);
+        raft_set_snapshot_trailing(a->raft_, a->stats_.last_trailing);
+    }
     a->snap_fsm_bufs_ = fbufs;
     a->snap_n_bufs_ = n;
     a->snap_raft_bufs_ = rbufs;
     *bufs = rbufs;
     *n_bufs = n;
     a->stats_.snapshots_taken++;
+    a->stats_.by_cap += grant == GRANT_CAP;
+    a->stats_.by_idle += grant == GRANT_IDLE;
     return 0;
 }
 
 const struct fsm_adapter_stats *fsm_adapter_stats(const struct fsm_adapter *a)
 {
     return &a->stats_;
+}
+
+/* Give the heap's free pages back: glibc keeps freed log entries (a few
+ * hundred KB each, sbrk'ed once its mmap threshold has grown) otherwise. */
+static void trim(const struct fsm_adapter *a)
+{
+#ifdef __GLIBC__
+    if (a->config_.policy.trim) {
+        malloc_trim(0);
+    }
+#else
+    (void)a;
+#endif
 }
 
 static void release_snapshot(struct fsm_adapter *a)
@@ -236,6 +355,8 @@ static int snapshot_finalize_cb(struct raft_fsm *rf,
     release_snapshot(a);
     *bufs = NULL;
     *n_bufs = 0;
+    /* libraft has already truncated the log (takeSnapshotCb). */
+    trim(a);
     return 0;
 }
 
@@ -260,6 +381,7 @@ static int restore_cb(struct raft_fsm *rf, struct raft_buffer *buf)
     raft_free(buf->base);
     buf->base = NULL;
     a->stats_.restores++;
+    trim(a);
     /* libraft sets last_applied to the snapshot's index after we return, and
      * applies from the entry after it. */
     a->last_index_ = 0;
@@ -291,6 +413,17 @@ void fsm_adapter_init(struct fsm_adapter *a,
 void fsm_adapter_set_raft(struct fsm_adapter *a, struct raft *r)
 {
     a->raft_ = r;
+    if (r != NULL && r->io != NULL) {
+        a->last_command_at_ = r->io->time(r->io);
+    }
+}
+
+void fsm_adapter_last_command(const struct fsm_adapter *a,
+                              raft_index *index,
+                              raft_time *at)
+{
+    *index = a->last_index_;
+    *at = a->last_command_at_;
 }
 
 void fsm_adapter_close(struct fsm_adapter *a)

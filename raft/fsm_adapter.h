@@ -47,6 +47,42 @@ typedef void (*fsm_adapter_command_cb)(void *arg,
                                        const void *buf,
                                        size_t len);
 
+/* When the adapter lets libraft take a snapshot, and how much of the log it
+ * keeps after one. libraft 0.15 holds every entry since the last snapshot in
+ * memory, plus `trailing` entries before it, and asks for a snapshot only
+ * after applying entries, once `threshold` entries follow the last one; a
+ * snapshot copies the whole of every database. So the policy weighs the
+ * cost of a snapshot (the databases' size) against the memory the log holds
+ * (its bytes), within hard caps. All zero: whenever libraft asks (the fsm's
+ * own size rule still applies). Byte counts are those of the commands
+ * applied since the last snapshot (fsm_log_bytes_since_snapshot()). */
+struct fsm_adapter_policy {
+    /* The cost rule: at least min_bytes and ratio_percent of the databases'
+     * size (the file sizes on disk). */
+    uint64_t min_bytes;
+    unsigned ratio_percent;
+    /* The caps: a snapshot is taken whatever the cost rule says once the
+     * log since the last one holds this many bytes or entries (0: none).
+     * The entry cap keeps 0.15 far from 262,144 entries (C14). */
+    uint64_t max_bytes;
+    uint64_t max_entries;
+    /* Idle compaction: a request finding no command applied in the last
+     * idle_ms (loop time) is granted once idle_bytes are in the log (0: no
+     * idle rule). The node makes such requests happen with a barrier. */
+    unsigned idle_ms;
+    uint64_t idle_bytes;
+    /* Trailing entries kept after a snapshot: when trailing_bytes is not 0,
+     * the adapter sets libraft's trailing count at each snapshot to the
+     * most entries before it that fit in trailing_bytes, at least 1 (0
+     * would mean "replace everything" to raft_uv) and at most
+     * trailing_entries. */
+    uint64_t trailing_bytes;
+    unsigned trailing_entries;
+    /* Give freed heap back to the system (malloc_trim) after a snapshot
+     * has truncated the log and after a restore: glibc keeps it otherwise. */
+    bool trim;
+};
+
 struct fsm_adapter_config {
     fsm_adapter_fatal_cb fatal; /* NULL: log and exit(1). */
     void *fatal_arg;
@@ -54,6 +90,7 @@ struct fsm_adapter_config {
     void *on_applied_arg;
     fsm_adapter_command_cb on_command; /* Optional. */
     void *on_command_arg;
+    struct fsm_adapter_policy policy; /* All zero: see the struct. */
 };
 
 /* Caller-allocated. Hand &a->raft_fsm to raft_init() (or
@@ -64,9 +101,18 @@ struct fsm_adapter_stats {
     unsigned long long snapshots_taken;
     unsigned long long refused_config;  /* A membership change was not yet
                                            committed and applied (C9). */
-    unsigned long long refused_fsm;     /* The fsm said not now (size
-                                           policy, or one in progress). */
+    unsigned long long refused_fsm;     /* The fsm said not now (one in
+                                           progress, or its own size rule
+                                           when configured). */
+    unsigned long long refused_policy;  /* The adapter's cost rule said not
+                                           yet. */
+    unsigned long long by_cap;          /* Of those taken: granted by
+                                           max_bytes or max_entries. */
+    unsigned long long by_idle;         /* Of those taken: granted by the
+                                           idle rule. */
     unsigned long long restores;
+    unsigned last_trailing;             /* Trailing count set at the last
+                                           snapshot (0: never set). */
 };
 
 struct fsm_adapter {
@@ -83,6 +129,8 @@ struct fsm_adapter {
     struct raft_buffer *snap_raft_bufs_;
     /* Last applied index seen, to check that each index is applied once. */
     raft_index last_index_;
+    /* Loop time of the last command applied (or of set_raft). */
+    raft_time last_command_at_;
     struct fsm_adapter_stats stats_;
 };
 
@@ -101,6 +149,13 @@ void fsm_adapter_init(struct fsm_adapter *a,
  * configuration change; until it is set, snapshots are refused (RAFT_BUSY)
  * and applied entries are reported with index and term 0. */
 void fsm_adapter_set_raft(struct fsm_adapter *a, struct raft *r);
+
+/* Index and loop time of the last command applied (0 and the time of
+ * fsm_adapter_set_raft() if none yet). The node's idle compaction uses them
+ * to tell when writes stopped. */
+void fsm_adapter_last_command(const struct fsm_adapter *a,
+                              raft_index *index,
+                              raft_time *at);
 
 /* Release what the adapter holds (a snapshot libraft never finalized). Call
  * after the raft instance is closed. Does not destroy the fsm. */

@@ -60,3 +60,5 @@ wr_process_test(process_shell shell.sh 24950 240)
 # bench/compare-dqlite --quick against Debian's dqlite-benchmark (issue 7):
 # ports 25100-25147 for walraft, 25150-25197 for dqlite.
 wr_process_test(process_compare_quick compare_quick.sh 25100 240)
+# The log held in memory stays within its byte budget (issue 7).
+wr_process_test(process_snapshot_memory snapshot_memory.sh 25200 120)
