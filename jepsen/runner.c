@@ -174,3 +174,56 @@ int worker_connect(struct worker *w)
     addresses(w->run, w->id % w->run->cfg->nodes, addrs, sizeof addrs);
     return wr_open(addrs, &opts, &w->db) == WR_OK ? 0 : -1;
 }
+
+/* Replace @w's handle by a fresh one that has seen as much (its bookmark),
+ * for a handle left inside a transaction it cannot end. Returns 0, or -1
+ * with w->wl NULL: then the worker's later operations are skipped. */
+static int worker_reopen(struct worker *w)
+{
+    const struct workload *wl = w->run->cfg->workload;
+    uint64_t bookmark = wr_bookmark(w->db);
+
+    wl->close(w);
+    wr_close(w->db);
+    w->db = NULL;
+    if (worker_connect(w) != 0) {
+        return -1;
+    }
+    wr_set_bookmark(w->db, bookmark);
+    if (wl->open(w) != 0) {
+        wl->close(w);
+        return -1;
+    }
+    return 0;
+}
+
+void worker_rollback(struct worker *w)
+{
+    if (w->wl == NULL) {
+        return; /* worker_reopen() failed: the handle is gone. */
+    }
+    if (wr_rollback(w->db) == WR_OK) {
+        return;
+    }
+    if (wr_rollback(w->db) == WR_OK || !wr_in_transaction(w->db)) {
+        return;
+    }
+    if (worker_reopen(w) != 0) {
+        fprintf(stderr, "walraft-jepsen: worker %d: cannot reopen its "
+                "handle\n", w->id);
+    }
+}
+
+void op_failed_in_tx(struct worker *w, const char *f, json_t *value, int rc)
+{
+    char error[256];
+
+    if (!wr_error_definite(w->db)) {
+        op_failed(w, f, -1, value, rc);
+        return;
+    }
+    snprintf(error, sizeof error, "%s: %s", wr_errstr(rc),
+             wr_errmsg(w->db));
+    hist_emit(w->run, w->process, "fail", f, -1, value, error);
+    atomic_fetch_add(&w->run->n_fail, 1);
+}

@@ -170,6 +170,21 @@ void op_failed(struct worker *w, const char *f, int64_t key, json_t *value,
 void op_ok(struct worker *w, const char *type, const char *f, int64_t key,
            json_t *value);
 
+/* Complete @w's open operation after a statement of its interactive
+ * transaction failed with @rc before COMMIT was sent: nothing of it can
+ * commit (no COMMIT will be sent, and the node rolls back a transaction
+ * whose connection goes), so whatever libwalraft calls definite is
+ * "fail", an I/O error included, where op_failed() says "info" as it must
+ * for an autocommit write. */
+void op_failed_in_tx(struct worker *w, const char *f, json_t *value, int rc);
+
+/* End the transaction a failure left behind on @w's handle, so that it is
+ * usable again: a ROLLBACK whose connection broke leaves libwalraft
+ * expecting one more (the node has rolled back already, so it costs
+ * nothing); failing that, the handle is replaced by a fresh one with the
+ * same bookmark. */
+void worker_rollback(struct worker *w);
+
 /* The client address list of every node, starting at node @first
  * (0-based), comma-separated. */
 void addresses(const struct run *r, int first, char *buf, size_t size);

@@ -84,67 +84,6 @@ static void bank_close(struct worker *w)
     w->wl = NULL;
 }
 
-/* Replace @w's handle by a fresh one that has seen as much (its bookmark),
- * for a handle left inside a transaction it cannot end. Returns 0 or -1;
- * then the worker's later operations fail until the run ends. */
-static int reopen(struct worker *w)
-{
-    uint64_t bookmark = wr_bookmark(w->db);
-    bank_close(w);
-    wr_close(w->db);
-    w->db = NULL;
-    if (worker_connect(w) != 0) {
-        return -1;
-    }
-    wr_set_bookmark(w->db, bookmark);
-    if (bank_open(w) != 0) {
-        bank_close(w);
-        return -1;
-    }
-    return 0;
-}
-
-/* End the transaction a failure left behind, so that the handle is usable
- * again. A ROLLBACK whose connection broke leaves libwalraft expecting one
- * more ROLLBACK (the node has rolled back already), which costs nothing. */
-static void rollback(struct worker *w)
-{
-    if (w->wl == NULL) {
-        return; /* reopen() failed: the handle is gone. */
-    }
-    if (wr_rollback(w->db) == WR_OK) {
-        return;
-    }
-    if (wr_rollback(w->db) == WR_OK || !wr_in_transaction(w->db)) {
-        return;
-    }
-    if (reopen(w) != 0) {
-        fprintf(stderr, "walraft-jepsen: worker %d: cannot reopen its "
-                "handle\n", w->id);
-    }
-}
-
-/* Complete the open operation after a statement of its transaction failed
- * with @rc before COMMIT was sent: nothing of it can commit (no COMMIT
- * will be sent, and the node rolls back a transaction whose connection
- * goes), so whatever libwalraft calls definite is "fail", an I/O error
- * included, where op_failed would say "info" as it must for autocommit
- * writes. */
-static void failed_before_commit(struct worker *w, const char *f,
-                                 json_t *value, int rc)
-{
-    char error[256];
-
-    if (!wr_error_definite(w->db)) {
-        op_failed(w, f, -1, value, rc);
-        return;
-    }
-    snprintf(error, sizeof error, "%s: %s", wr_errstr(rc),
-             wr_errmsg(w->db));
-    hist_emit(w->run, w->process, "fail", f, -1, value, error);
-    atomic_fetch_add(&w->run->n_fail, 1);
-}
-
 /* The balance of account @id inside the open transaction, into @out.
  * Returns WR_OK, WR_NOTFOUND (no such account; the handle's error is not
  * set) or the error. */
@@ -201,7 +140,7 @@ static void do_transfer(struct worker *w)
     if (rc != WR_OK) {
         /* BEGIN failed: no transaction is open (a broken connection
          * takes the node's with it). */
-        failed_before_commit(w, "transfer", transfer_value(from, to, amount),
+        op_failed_in_tx(w, "transfer", transfer_value(from, to, amount),
                              rc);
         return;
     }
@@ -211,7 +150,7 @@ static void do_transfer(struct worker *w)
     }
     if (rc == WR_OK && from_bal < amount) {
         /* The bank refuses: that is the transfer's definite outcome. */
-        rollback(w);
+        worker_rollback(w);
         op_ok(w, "fail", "transfer", -1, transfer_value(from, to, amount));
         return;
     }
@@ -228,11 +167,11 @@ static void do_transfer(struct worker *w)
                   transfer_value(from, to, amount), "no such account");
         atomic_fetch_add(&w->run->n_fail, 1);
     } else if (rc != WR_OK) {
-        failed_before_commit(w, "transfer", transfer_value(from, to, amount),
+        op_failed_in_tx(w, "transfer", transfer_value(from, to, amount),
                              rc);
     }
     if (rc != WR_OK) {
-        rollback(w);
+        worker_rollback(w);
         return;
     }
     rc = wr_commit(w->db);
@@ -241,7 +180,7 @@ static void do_transfer(struct worker *w)
          * makes that "info". */
         op_failed(w, "transfer", -1, transfer_value(from, to, amount), rc);
         if (wr_in_transaction(w->db)) {
-            rollback(w); /* A COMMIT refused for a full disk. */
+            worker_rollback(w); /* A COMMIT refused for a full disk. */
         }
         return;
     }

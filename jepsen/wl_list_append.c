@@ -127,63 +127,6 @@ static void la_close(struct worker *w)
     w->wl = NULL;
 }
 
-/* Replace @w's handle by a fresh one that has seen as much (its bookmark),
- * for a handle left inside a transaction it cannot end. Returns 0 or -1;
- * then the worker's later operations are skipped. */
-static int reopen(struct worker *w)
-{
-    uint64_t bookmark = wr_bookmark(w->db);
-    la_close(w);
-    wr_close(w->db);
-    w->db = NULL;
-    if (worker_connect(w) != 0) {
-        return -1;
-    }
-    wr_set_bookmark(w->db, bookmark);
-    if (la_open(w) != 0) {
-        la_close(w);
-        return -1;
-    }
-    return 0;
-}
-
-/* End the transaction a failure left behind, so that the handle is usable
- * again. A ROLLBACK whose connection broke leaves libwalraft expecting one
- * more ROLLBACK (the node has rolled back already), which costs nothing. */
-static void rollback(struct worker *w)
-{
-    if (wr_rollback(w->db) == WR_OK) {
-        return;
-    }
-    if (wr_rollback(w->db) == WR_OK || !wr_in_transaction(w->db)) {
-        return;
-    }
-    if (reopen(w) != 0) {
-        fprintf(stderr, "walraft-jepsen: worker %d: cannot reopen its "
-                "handle\n", w->id);
-    }
-}
-
-/* Complete the open operation after a statement of its transaction failed
- * with @rc before COMMIT was sent: nothing of it can commit (no COMMIT
- * will be sent, and the node rolls back a transaction whose connection
- * goes), so whatever libwalraft calls definite is "fail", an I/O error
- * included, where op_failed would say "info" as it must for autocommit
- * writes. */
-static void failed_before_commit(struct worker *w, json_t *value, int rc)
-{
-    char error[256];
-
-    if (!wr_error_definite(w->db)) {
-        op_failed(w, "txn", -1, value, rc);
-        return;
-    }
-    snprintf(error, sizeof error, "%s: %s", wr_errstr(rc),
-             wr_errmsg(w->db));
-    hist_emit(w->run, w->process, "fail", "txn", -1, value, error);
-    atomic_fetch_add(&w->run->n_fail, 1);
-}
-
 static int append(struct worker *w, int64_t key, int64_t v)
 {
     wr_stmt *s = ((struct la_worker *)w->wl)->append;
@@ -270,7 +213,7 @@ static int do_txn(struct worker *w, json_t *txn)
     if (rc != WR_OK) {
         /* No transaction is open (a broken connection takes the node's
          * with it). */
-        failed_before_commit(w, txn, rc);
+        op_failed_in_tx(w, "txn", txn, rc);
         json_decref(done);
         return rc;
     }
@@ -289,9 +232,9 @@ static int do_txn(struct worker *w, json_t *txn)
         }
     }
     if (rc != WR_OK) {
-        failed_before_commit(w, txn, rc);
+        op_failed_in_tx(w, "txn", txn, rc);
         json_decref(done);
-        rollback(w);
+        worker_rollback(w);
         return rc;
     }
     rc = wr_commit(w->db);
@@ -301,7 +244,7 @@ static int do_txn(struct worker *w, json_t *txn)
         op_failed(w, "txn", -1, txn, rc);
         json_decref(done);
         if (wr_in_transaction(w->db)) {
-            rollback(w); /* A COMMIT refused for a full disk. */
+            worker_rollback(w); /* A COMMIT refused for a full disk. */
         }
         return rc;
     }
