@@ -227,3 +227,16 @@ void op_failed_in_tx(struct worker *w, const char *f, json_t *value, int rc)
     hist_emit(w->run, w->process, "fail", f, -1, value, error);
     atomic_fetch_add(&w->run->n_fail, 1);
 }
+
+int setup_exec(wr_db *db, const char *sql)
+{
+    char *err = NULL;
+    int rc = wr_exec(db, sql, NULL, NULL, &err);
+
+    if (rc != WR_OK) {
+        fprintf(stderr, "walraft-jepsen: create the schema: %s\n",
+                err != NULL ? err : wr_errstr(rc));
+    }
+    wr_free(err);
+    return rc == WR_OK ? 0 : -1;
+}

@@ -170,6 +170,10 @@ void op_failed(struct worker *w, const char *f, int64_t key, json_t *value,
 void op_ok(struct worker *w, const char *type, const char *f, int64_t key,
            json_t *value);
 
+/* Run a workload's schema @sql through @db (its setup hook); 0, or -1
+ * having said why on stderr. */
+int setup_exec(wr_db *db, const char *sql);
+
 /* Complete @w's open operation after a statement of its interactive
  * transaction failed with @rc before COMMIT was sent: nothing of it can
  * commit (no COMMIT will be sent, and the node rolls back a transaction

@@ -31,8 +31,7 @@ static int bank_setup(struct run *r, wr_db *db)
 {
     char sql[512];
     size_t len;
-    char *err = NULL;
-    int i, rc;
+    int i;
 
     (void)r;
     len = (size_t)snprintf(sql, sizeof sql,
@@ -45,13 +44,7 @@ static int bank_setup(struct run *r, wr_db *db)
         len += (size_t)snprintf(sql + len, sizeof sql - len, "%s(%d, %d)",
                                 i > 0 ? ", " : "", i, INITIAL);
     }
-    rc = wr_exec(db, sql, NULL, NULL, &err);
-    if (rc != WR_OK) {
-        fprintf(stderr, "walraft-jepsen: create the accounts: %s\n",
-                err != NULL ? err : wr_errstr(rc));
-    }
-    wr_free(err);
-    return rc == WR_OK ? 0 : -1;
+    return setup_exec(db, sql);
 }
 
 static int bank_open(struct worker *w)

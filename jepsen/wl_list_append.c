@@ -63,8 +63,7 @@ static int new_key(struct la *g, int64_t *key)
 static int la_setup(struct run *r, wr_db *db)
 {
     struct la *g = calloc(1, sizeof *g);
-    char *err = NULL;
-    int i, rc;
+    int i;
 
     if (g == NULL) {
         fprintf(stderr, "walraft-jepsen: out of memory\n");
@@ -77,15 +76,8 @@ static int la_setup(struct run *r, wr_db *db)
             return -1;
         }
     }
-    rc = wr_exec(db, "CREATE TABLE IF NOT EXISTS lists "
-                     "(k INTEGER PRIMARY KEY, v TEXT NOT NULL)",
-                 NULL, NULL, &err);
-    if (rc != WR_OK) {
-        fprintf(stderr, "walraft-jepsen: create the table: %s\n",
-                err != NULL ? err : wr_errstr(rc));
-    }
-    wr_free(err);
-    return rc == WR_OK ? 0 : -1;
+    return setup_exec(db, "CREATE TABLE IF NOT EXISTS lists "
+                             "(k INTEGER PRIMARY KEY, v TEXT NOT NULL)");
 }
 
 static void la_destroy(struct run *r)

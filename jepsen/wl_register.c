@@ -27,9 +27,7 @@ struct reg_worker {
 static int reg_setup(struct run *r, wr_db *db)
 {
     struct reg *g = calloc(1, sizeof *g);
-    char *err = NULL;
     size_t k;
-    int rc;
 
     if (g == NULL) {
         return -1;
@@ -48,15 +46,8 @@ static int reg_setup(struct run *r, wr_db *db)
     for (k = 0; k < g->n_keys; k++) {
         g->last_value[k] = -1;
     }
-    rc = wr_exec(db, "CREATE TABLE IF NOT EXISTS r "
-                     "(k INTEGER PRIMARY KEY, v INTEGER)",
-                 NULL, NULL, &err);
-    if (rc != WR_OK) {
-        fprintf(stderr, "walraft-jepsen: create the table: %s\n",
-                err != NULL ? err : wr_errstr(rc));
-    }
-    wr_free(err);
-    return rc == WR_OK ? 0 : -1;
+    return setup_exec(db, "CREATE TABLE IF NOT EXISTS r "
+                             "(k INTEGER PRIMARY KEY, v INTEGER)");
 }
 
 static void reg_destroy(struct run *r)

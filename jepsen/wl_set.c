@@ -36,23 +36,14 @@ struct set_worker {
 static int set_setup(struct run *r, wr_db *db)
 {
     struct set *g = calloc(1, sizeof *g);
-    char *err = NULL;
-    int rc;
 
     if (g == NULL) {
         fprintf(stderr, "walraft-jepsen: out of memory\n");
         return -1;
     }
     r->wl = g;
-    rc = wr_exec(db, "CREATE TABLE IF NOT EXISTS s "
-                     "(id INTEGER PRIMARY KEY, v INTEGER NOT NULL)",
-                 NULL, NULL, &err);
-    if (rc != WR_OK) {
-        fprintf(stderr, "walraft-jepsen: create the table: %s\n",
-                err != NULL ? err : wr_errstr(rc));
-    }
-    wr_free(err);
-    return rc == WR_OK ? 0 : -1;
+    return setup_exec(db, "CREATE TABLE IF NOT EXISTS s "
+                             "(id INTEGER PRIMARY KEY, v INTEGER NOT NULL)");
 }
 
 static void set_destroy(struct run *r)
