@@ -1061,8 +1061,10 @@ static void forward_cb(struct peer_req *req,
         return;
     }
     if (status != 0) {
+        /* The link to the leader failed. A read changed nothing and can
+         * go to another node, so the client hears "not leader". */
         err_printf(msg, "forwarded to the leader: %s", errmsg);
-        rv = status;
+        rv = c->is_write || status == WR_NOMEM ? status : WR_NOTLEADER;
     } else if (c->fwd_status == 0) {
         rv = relay_message(c, resp, raw, len, msg);
         if (rv != 0) {

@@ -982,10 +982,12 @@ static void read_question_cb(struct peer_req *preq,
     n->reads_asked = NULL;
     n->read_question_in_flight = false;
     if (status != 0) {
+        /* Not this node's failure, nor the read's: the leader is gone or
+         * unreachable, so the client is told to look for another node. */
         err_printf(msg, "cannot get a read index from the leader: %s",
                    errmsg);
-        reads_finish(asked, status == WR_SHUTDOWN ? WR_SHUTDOWN : WR_IOERR, 0,
-                     msg);
+        reads_finish(asked, status == WR_SHUTDOWN ? WR_SHUTDOWN : WR_NOTLEADER,
+                     0, msg);
     } else if (resp->kind == PROTO_RESP_READ_INDEX) {
         reads_finish(asked, 0, resp->read_index.index, "");
     } else {
