@@ -88,7 +88,7 @@ int cluster_start(struct run *r)
 {
     char nodes[8], port[8], host[40], prefix[40];
     char net_why[512] = "", disk_why[512] = "";
-    const char *up[16];
+    const char *up[16 + MAX_NODE_FLAGS];
     int i, n = 0;
 
     net_names(r);
@@ -157,9 +157,14 @@ int cluster_start(struct run *r)
         up[n++] = "--netns-prefix";
         up[n++] = prefix;
     }
-    if (r->cfg->unsafe_skip_read_index) {
+    if (r->cfg->unsafe_skip_read_index || r->cfg->n_node_flags > 0) {
         up[n++] = "--";
+    }
+    if (r->cfg->unsafe_skip_read_index) {
         up[n++] = "--unsafe-skip-read-index";
+    }
+    for (i = 0; i < r->cfg->n_node_flags; i++) {
+        up[n++] = r->cfg->node_flags[i];
     }
     up[n] = NULL;
     r->cluster_up = true;
@@ -320,6 +325,52 @@ int node_restart(struct run *r, uint64_t id)
     const char *args[] = {"cluster", "restart", ids, "--dir", r->cluster_dir,
                           NULL};
     return walraft_cmd(r, args, NULL, 0) == 0 ? 0 : -1;
+}
+
+/* One look at `walraft cluster status`, for cluster_all_up(). */
+static int all_up_once(struct run *r, char *why, size_t size)
+{
+    const char *args[] = {"cluster", "status", "--format", "json", "--dir",
+                          r->cluster_dir, NULL};
+    char out[16384];
+    json_t *arr, *node;
+    size_t i;
+    int rv = 0;
+
+    if (walraft_cmd(r, args, out, sizeof out) != 0 ||
+        (arr = json_loads(out, 0, NULL)) == NULL) {
+        snprintf(why, size, "walraft cluster status failed after the heal");
+        return -1;
+    }
+    json_array_foreach(arr, i, node)
+    {
+        if (!json_is_true(json_object_get(node, "up"))) {
+            json_int_t id = json_integer_value(json_object_get(node, "id"));
+            snprintf(why, size,
+                     "node %lld is %s after the heal (see its log in %s)",
+                     (long long)id,
+                     json_integer_value(json_object_get(node, "pid")) > 0
+                         ? "not answering"
+                         : "not running",
+                     r->cluster_dir);
+            rv = -1;
+            break;
+        }
+    }
+    json_decref(arr);
+    return rv;
+}
+
+int cluster_all_up(struct run *r, char *why, size_t size)
+{
+    /* A node restarted by the heal may still be loading its data. */
+    for (int i = 0; i < 20; i++) {
+        if (all_up_once(r, why, size) == 0) {
+            return 0;
+        }
+        sleep_ns(NS_PER_S / 2);
+    }
+    return -1;
 }
 
 /* "state": "leader" in `walraft cluster status --format json`. */

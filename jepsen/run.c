@@ -5,7 +5,7 @@
  *   walraft-jepsen run --nodes 3|5 --workload W --nemesis N[,N...]
  *       --time S --rate R --concurrency C [--read-level L] [--seed X]
  *       [--port P] [--walraft PATH] [--unsafe-skip-read-index] [--loopback]
- *       --out DIR
+ *       --out DIR [-- WALRAFTD-FLAGS...]
  *   walraft-jepsen check DIR --workload W [walraft-jepsen-check options]
  *   walraft-jepsen ci --out DIR [--time S] [--port P] ... (ci.c)
  *
@@ -39,8 +39,9 @@
  *
  * Exit 0 valid, 1 invalid, 2 unknown or unusable: the run meant nothing if
  * too few operations succeeded overall or none during faults, if a final
- * operation failed, or if a node's log (DIR/cluster/ID.log) holds a
- * sanitizer report or a failed assertion.
+ * operation failed, if a member is not running and answering after the
+ * heal, or if a node's log (DIR/cluster/ID.log) holds a sanitizer report
+ * or a failed assertion.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -179,6 +180,11 @@ static int judge(struct run *r, const char *unusable)
                                             r->netns ? "namespaces"
                                                      : "loopback"));
     json_object_set_new(run, "tmpfs_disks", json_boolean(r->tmpfs));
+    json_t *flags = json_array();
+    for (int i = 0; i < r->cfg->n_node_flags; i++) {
+        json_array_append_new(flags, json_string(r->cfg->node_flags[i]));
+    }
+    json_object_set_new(run, "walraftd_flags", flags);
     json_object_set_new(run, "nemeses_skipped",
                         nemesis_names_json(r->skipped));
     if (r->skipped != 0) {
@@ -227,6 +233,13 @@ static int judge(struct run *r, const char *unusable)
         fprintf(o, "nodes on %s%s\n",
                 r->netns ? "network namespaces" : "loopback",
                 r->tmpfs ? ", data directories on tmpfs" : "");
+        if (r->cfg->n_node_flags > 0) {
+            fprintf(o, "walraftd flags:");
+            for (int i = 0; i < r->cfg->n_node_flags; i++) {
+                fprintf(o, " %s", r->cfg->node_flags[i]);
+            }
+            fprintf(o, "\n");
+        }
         if (r->skipped != 0) {
             fprintf(o, "nemeses skipped: %s\n", r->skipped_why);
         }
@@ -339,6 +352,10 @@ static int run_main(const struct config *cfg)
         unusable = "the run was interrupted";
     } else if (final_ops(&r) != 0) {
         unusable = "a final operation failed after the heal";
+    } else if (cluster_all_up(&r, why, sizeof why) != 0) {
+        /* A node that cannot start from its own data (raft_uv's U7, U9
+         * in raft/README.md) leaves the others serving: say so. */
+        unusable = why;
     } else if (r.n_ok < MIN_OK_OPS) {
         snprintf(why, sizeof why, "only %ld operations succeeded (%d needed)",
                  (long)r.n_ok, MIN_OK_OPS);
@@ -387,7 +404,7 @@ static void usage(FILE *out)
         "[--seed X]\n"
         "           [--port P] [--walraft PATH] [--unsafe-skip-read-index] "
         "[--loopback]\n"
-        "           --out DIR\n"
+        "           --out DIR [-- WALRAFTD-FLAGS...]\n"
         "       walraft-jepsen check DIR --workload W [options of "
         "walraft-jepsen-check]\n"
         "       walraft-jepsen ci --out DIR [options]: the CI set (ci --help)\n"
@@ -404,6 +421,9 @@ static void usage(FILE *out)
         "127.0.0.1, and the\n"
         "[namespaces] nemeses are skipped (results.json: "
         "run.nemeses_skipped).\n"
+        "Flags after -- go to every walraftd (e.g. -- --min-free-space 1, "
+        "so that the\n"
+        "disk nemesis fills the disk under the nodes' writes).\n"
         "Exit 0 valid, 1 invalid, 2 unknown or unusable.\n");
 }
 
@@ -582,6 +602,18 @@ static int cmd_run(int argc, char **argv)
             default:
                 usage(stderr);
                 return EXIT_UNKNOWN;
+        }
+    }
+    if (optind < argc && strcmp(argv[optind - 1], "--") == 0) {
+        /* Everything after -- is for walraftd; walraft cluster up keeps
+         * it for restarts and new members too. */
+        cfg.node_flags = argv + optind;
+        cfg.n_node_flags = argc - optind;
+        optind = argc;
+        if (cfg.n_node_flags > MAX_NODE_FLAGS) {
+            fprintf(stderr, "walraft-jepsen: at most %d walraftd flags "
+                            "after --\n", MAX_NODE_FLAGS);
+            return EXIT_UNKNOWN;
         }
     }
     if (cfg.out == NULL || optind != argc) {

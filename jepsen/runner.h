@@ -31,6 +31,7 @@ enum { EXIT_VALID = 0, EXIT_INVALID = 1, EXIT_UNKNOWN = 2 };
 
 #define NS_PER_S 1000000000LL
 #define MAX_NODES 5
+#define MAX_NODE_FLAGS 32         /* walraftd flags after -- on run. */
 
 struct workload;
 
@@ -49,6 +50,8 @@ struct config {
     bool unsafe_skip_read_index;
     const char *out;
     bool loopback;                /* --loopback: no network namespaces. */
+    char *const *node_flags;      /* After --: given to every walraftd. */
+    int n_node_flags;
 };
 
 /* The state of a run, shared by the workers and the nemesis. */
@@ -230,6 +233,10 @@ int node_add(struct run *r, int slot, uint64_t *id);
 /* Start every member that does not run and wait until the cluster
  * settles (`walraft cluster up` on the existing cluster). */
 int cluster_revive(struct run *r);
+
+/* 0 once every member's process runs and answers (within 10 s); else -1
+ * with the first that does not named in @why. */
+int cluster_all_up(struct run *r, char *why, size_t size);
 
 /* Whether any node log holds a sanitizer report or a failed assertion;
  * names the first in @why. */

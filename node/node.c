@@ -60,6 +60,7 @@
 
 /* How often the node looks at its raft state (membership, availability). */
 #define NODE_TICK_MS 100
+#define DISK_HANDOVER_MS 10000
 
 /* A voter whose log is this close to the leader's last index counts as
  * caught up for membership decisions. */
@@ -152,6 +153,8 @@ struct node {
     uint64_t weight;
     uint64_t free_bytes;     /* Measured on the last tick. */
     bool low_space_logged;
+    uint64_t disk_handover_at; /* Loop time of the last hand-over for
+                                  want of disk space, 0 if none. */
     uint64_t stall_warned_at; /* Loop time of the last warning about an
                                  unbounded log, 0 if none. */
     bool compact_in_flight;   /* An idle-compaction barrier. */
@@ -738,6 +741,37 @@ static void measure_disk(struct node *n)
     }
 }
 
+static void disk_handover_cb(void *arg, int status, const char *errmsg)
+{
+    (void)arg;
+    if (status != 0) {
+        log_warn("disk full: leadership hand-over: %s", errmsg);
+    }
+}
+
+/* A leader that refuses writes for want of disk space hands leadership to
+ * another voter, whose disk may have room: the cluster keeps taking writes
+ * and this node stays up as a follower. At most once every
+ * DISK_HANDOVER_MS, so that a cluster whose disks are all full does not
+ * pass leadership around without pause. */
+static void handover_when_disk_full(struct node *n)
+{
+    uint64_t now = uv_now(&n->loop);
+    char errmsg[WR_ERRMSG_SIZE];
+
+    if (n->free_bytes >= n->config.min_free_bytes || n->stopping ||
+        !node_ready(n) || count_voters(&n->raft) < 2 ||
+        (n->disk_handover_at != 0 &&
+         now - n->disk_handover_at < DISK_HANDOVER_MS)) {
+        return;
+    }
+    n->disk_handover_at = now;
+    log_warn("disk full: handing leadership to another voter");
+    if (node_transfer(n, 0, disk_handover_cb, NULL, errmsg) != 0) {
+        log_warn("disk full: leadership hand-over: %s", errmsg);
+    }
+}
+
 /* libraft 0.15 keeps every entry since the last snapshot in memory and
  * overflows its counters past 262,144 (C14): say so when snapshots stop
  * keeping up (the state machine refuses them while a membership change is
@@ -852,6 +886,7 @@ static void tick_cb(uv_timer_t *timer)
         return;
     }
     measure_disk(n);
+    handover_when_disk_full(n);
     watch_log_size(n);
     compact_when_idle(n);
     if (n->started && raft_state(&n->raft) == RAFT_UNAVAILABLE) {

@@ -19,6 +19,7 @@ mkdir -p "$WR_PROCESS_TMP"
 TMP=$(mktemp -d "$WR_PROCESS_TMP/$TEST_NAME.XXXXXX")
 CLUSTER_DIRS=()  # brought down by cleanup
 DIRECT_PIDS=()   # walraftd processes this script started itself
+MOUNTS=()        # unmounted by cleanup, once the nodes are gone
 
 log() { echo "[$(date -u +%H:%M:%S.%3N)] $TEST_NAME: $*"; }
 fail() {
@@ -70,6 +71,9 @@ cleanup() {
   done
   while IFS= read -r f; do kill_pidfile "$f"; done \
     < <(find "$TMP" -name '*.pid' 2>/dev/null)
+  for d in "${MOUNTS[@]}"; do
+    umount "$d" 2>/dev/null || umount -l "$d" 2>/dev/null
+  done
   # A sanitizer report in any node's log fails the test, whatever else
   # happened (the node may have been restarted since).
   if [ "$rc" -eq 0 ]; then

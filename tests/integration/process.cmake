@@ -62,3 +62,6 @@ wr_process_test(process_shell shell.sh 24950 240)
 wr_process_test(process_compare_quick compare_quick.sh 25100 240)
 # The log held in memory stays within its byte budget (issue 7).
 wr_process_test(process_snapshot_memory snapshot_memory.sh 25200 120)
+# A full disk on a leader and on a follower, on a tmpfs (root only).
+wr_process_test(process_disk_full disk_full.sh 25250 240)
+set_tests_properties(process_disk_full PROPERTIES SKIP_RETURN_CODE 77)
