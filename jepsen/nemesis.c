@@ -46,7 +46,8 @@ static const struct {
     int needs;
     const char *what;
 } nemeses[NEM_COUNT] = {
-    [NEM_PAUSE] = {"pause", fault_pause, 0, "SIGSTOP the leader, SIGCONT"},
+    [NEM_PAUSE] = {"pause", fault_pause, 0,
+                   "SIGSTOP the leader 2-8 s, SIGCONT"},
     [NEM_KILL] = {"kill", fault_kill, 0, "kill -9 a node, restart it"},
     [NEM_PARTITION] = {"partition", fault_partition, NEED_NETNS,
                        "one of the partition-* at random each time"},
@@ -242,7 +243,14 @@ static void fault_pause(struct run *r, uint64_t *rs)
         return;
     }
     hist_emit(r, -1, "info", "pause", -1, json_integer((json_int_t)id), NULL);
-    hold(r, rs);
+    if (rnd(rs) % 3 == 0) {
+        /* 6-8 s: past the workers' 5 s request time-out (runner.c), so
+         * that what was in flight on the paused leader ends unknown
+         * ("info"), and the checkers see indefinite outcomes. */
+        nap(r, 6 * NS_PER_S + (int64_t)(rnd(rs) % (2 * NS_PER_S)));
+    } else {
+        hold(r, rs);
+    }
     kill(pid, SIGCONT);
     atomic_store(&r->paused_pid, 0);
     hist_emit(r, -1, "info", "resume", -1, json_integer((json_int_t)id),

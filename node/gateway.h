@@ -50,6 +50,13 @@ void gateway_destroy(struct gateway *g);
 /* Connections open. */
 unsigned gateway_connections(const struct gateway *g);
 
+/* Linearizable reads this node, as a follower, sent to the leader without
+ * asking for a read index first (@direct), and those it served, as the
+ * leader, on a follower's vouch (@vouched), since it started. */
+void gateway_read_stats(const struct gateway *g,
+                        uint64_t *direct,
+                        uint64_t *vouched);
+
 /* Serve the requests that wait for a bookmark this node has now applied,
  * or whose wait is over. The node calls it after every loop turn. */
 void gateway_poll(struct gateway *g);

@@ -1906,6 +1906,14 @@ char *node_status_json(struct node *n)
     json_object_set_new(
         o, "connections",
         json_integer(n->gateway != NULL ? gateway_connections(n->gateway) : 0));
+    if (n->gateway != NULL) {
+        uint64_t direct, vouched;
+        gateway_read_stats(n->gateway, &direct, &vouched);
+        json_object_set_new(o, "reads_sent_direct",
+                            json_integer((json_int_t)direct));
+        json_object_set_new(o, "reads_vouched",
+                            json_integer((json_int_t)vouched));
+    }
     json_object_set_new(
         o, "queued_writes",
         json_integer(n->queue != NULL ? queue_length(n->queue) : 0));

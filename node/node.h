@@ -250,6 +250,10 @@ void node_set_weight(struct node *n, uint64_t weight);
  *                          of that server's log (null on other nodes)
  *   databases              names of the databases opened so far
  *   connections            client connections open
+ *   reads_sent_direct, reads_vouched: linearizable reads sent on to the
+ *                          leader at once, as a follower, and served on a
+ *                          follower's vouch, as the leader
+ *                          (gateway_read_stats())
  *   queued_writes          writes waiting in the group-commit queue */
 char *node_status_json(struct node *n);
 

@@ -202,7 +202,13 @@
  *   u64 flags             bits 0-3: the consistency level of a read
  *                         (PROTO_LEVEL_*; 0 is the node's default);
  *                         bit 4: client_id and seq are set (exactly-once
- *                         writes); other bits are zero
+ *                         writes); bit 5: a linearizable read that a
+ *                         follower sends on to its leader, client_id
+ *                         being the follower's node id and seq its
+ *                         current term: like READ_INDEX's question, it
+ *                         counts as the follower's answer to a read-index
+ *                         round of a leader of that term (only the leader
+ *                         it followed can be one); other bits are zero
  *   u64 bookmark          serve only once this node has applied this index
  *                         (0: no bookmark)
  *   u64 max_staleness_ms  level NONE: fail rather than answer from a node
@@ -314,6 +320,8 @@ enum {
     PROTO_LEVEL_STRONG = 4,
     PROTO_LEVEL_MASK = 0xf,
     PROTO_FLAG_SESSION = 1 << 4, /* Request: client_id and seq are set. */
+    PROTO_FLAG_VOUCHED = 1 << 5, /* Request: a follower's linearizable read;
+                                  * client_id is its id, seq its term. */
     PROTO_FLAG_DEFINITE = 1 << 0 /* FAILURE_EXT: it did not happen. */
 };
 

@@ -483,6 +483,10 @@ int main(int argc, char **argv)
     check_sum_read(c, PROTO_LEVEL_WEAK, last, false);
     check_sum_read(c, PROTO_LEVEL_LINEARIZABLE, last, false);
     last = check_sum_read(c, PROTO_LEVEL_STRONG, last, true);
+    /* A vouch from no voter (client id and term 0, as a client could
+     * send): the leader runs its own read-index round and answers. */
+    check_sum_read(c, PROTO_LEVEL_LINEARIZABLE | PROTO_FLAG_VOUCHED, last,
+                   false);
 
     /* Refusals, all definite, none writing. */
     rv = sql_ext(c, false, "INSERT INTO missing VALUES (1)", 0, 0, &resp,
@@ -499,6 +503,10 @@ int main(int argc, char **argv)
     rv = session_write(c, "INSERT INTO e VALUES (100) RETURNING x", 1, 1,
                        true, &resp, errmsg);
     expect_refused(rv, &resp, "not QUERY", "an exactly-once QUERY");
+    rv = sql_ext(c, true, "SELECT 1", PROTO_LEVEL_NONE | (1u << 6), 0,
+                 &resp, errmsg);
+    expect_refused(rv, &resp, "unknown envelope flags",
+                   "a read with an unknown envelope flag");
     check(count_rows(c, errmsg) == 4, "nothing refused was written");
 
     /* Exactly-once writes: a retry of a committed write is answered from
