@@ -103,6 +103,8 @@ struct fsm_db {
     struct vfs_db *vdb; /* Set once a connection opened the file. */
     bool exists;        /* False after a restore that did not include it. */
     struct sessions sessions;
+    unsigned checkpoint_at; /* After a failed checkpoint: the WAL frames at
+                               which apply tries again (0: none failed). */
 };
 
 /* What a snapshot being written by libraft holds on to. */
@@ -739,10 +741,17 @@ static int checkpoint(struct fsm_db *db)
     rv = sqlite3_wal_checkpoint_v2(db->conn, "main",
                                    SQLITE_CHECKPOINT_TRUNCATE, &log, &done);
     if (rv != SQLITE_OK || vfs_wal_frames(db->vdb) != 0) {
-        log_warn("fsm: checkpoint %s: %s (%d of %d frames)", db->name,
-                 sqlite3_errstr(rv), done, log);
+        /* A failing disk fails every try: apply tries again one threshold
+         * of frames later, not after every entry (the WAL is in memory,
+         * so nothing is lost meanwhile; it only grows). */
+        db->checkpoint_at =
+            vfs_wal_frames(db->vdb) + db->fsm->config.checkpoint_threshold;
+        log_warn("fsm: checkpoint %s: %s (%d of %d frames); next try at %u "
+                 "frames",
+                 db->name, sqlite3_errstr(rv), done, log, db->checkpoint_at);
         return WR_BUSY;
     }
+    db->checkpoint_at = 0;
     return 0;
 }
 
@@ -850,7 +859,8 @@ int fsm_apply(struct fsm *f, const void *buf, size_t len, char *errmsg)
                      sessions_max(f));
     }
     f->log_bytes += len;
-    if (vfs_wal_frames(db->vdb) >= f->config.checkpoint_threshold) {
+    if (vfs_wal_frames(db->vdb) >= f->config.checkpoint_threshold &&
+        vfs_wal_frames(db->vdb) >= db->checkpoint_at) {
         checkpoint(db);
     }
 out:

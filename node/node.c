@@ -54,6 +54,7 @@
 #include "../raft/log_view.h"
 #include "../raft/proposer.h"
 #include "../raft/transport.h"
+#include "../raft/uv_watch.h"
 #include "gateway.h"
 #include "peer.h"
 #include "queue.h"
@@ -113,6 +114,7 @@ struct node {
     uv_loop_t loop;
     struct transport transport;
     struct raft_io io;
+    struct uv_watch uv_watch; /* raft_uv's swallowed storage errors. */
     struct raft raft;
     struct raft_io_guard guard;
     struct fsm *fsm;
@@ -1496,6 +1498,8 @@ int node_create(const struct node_config *config,
     }
     n->io_init = true;
     raft_uv_set_auto_recovery(&n->io, false);
+    uv_watch_init(&n->uv_watch);
+    raft_uv_set_tracer(&n->io, &n->uv_watch.tracer);
     /* Snapshots are written as they are. With compression, 0.15 builds an
      * LZ4 copy of the whole snapshot in the heap before writing it
      * (makeFileCompressed() in uv_snapshot.c): up to one more database's

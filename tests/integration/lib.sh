@@ -20,6 +20,7 @@ TMP=$(mktemp -d "$WR_PROCESS_TMP/$TEST_NAME.XXXXXX")
 CLUSTER_DIRS=()  # brought down by cleanup
 DIRECT_PIDS=()   # walraftd processes this script started itself
 MOUNTS=()        # unmounted by cleanup, once the nodes are gone
+MOUNT_PIDS=()    # FUSE daemons serving MOUNTS, waited for once unmounted
 
 log() { echo "[$(date -u +%H:%M:%S.%3N)] $TEST_NAME: $*"; }
 fail() {
@@ -72,7 +73,20 @@ cleanup() {
   while IFS= read -r f; do kill_pidfile "$f"; done \
     < <(find "$TMP" -name '*.pid' 2>/dev/null)
   for d in "${MOUNTS[@]}"; do
-    umount "$d" 2>/dev/null || umount -l "$d" 2>/dev/null
+    umount "$d" 2>/dev/null || fusermount3 -u "$d" 2>/dev/null \
+      || umount -l "$d" 2>/dev/null
+  done
+  # An unmounted FUSE daemon exits by itself (and writes its sanitizer
+  # report, if any, before the check below); a zombie has exited.
+  for pid in "${MOUNT_PIDS[@]}"; do
+    for ((i = 0; i < 100; i++)); do
+      case "$(awk '{print $3}' "/proc/$pid/stat" 2>/dev/null)" in
+        Z | "") break ;;
+      esac
+      sleep 0.1
+    done
+    kill -KILL "$pid" 2>/dev/null
+    wait "$pid" 2>/dev/null
   done
   # A sanitizer report in any node's log fails the test, whatever else
   # happened (the node may have been restarted since).

@@ -65,3 +65,16 @@ wr_process_test(process_snapshot_memory snapshot_memory.sh 25200 120)
 # A full disk on a leader and on a follower, on a tmpfs (root only).
 wr_process_test(process_disk_full disk_full.sh 25250 240)
 set_tests_properties(process_disk_full PROPERTIES SKIP_RETURN_CODE 77)
+# EIO from node 3's raft_uv segments and SQLite files, through faultfs (a
+# fault-injecting FUSE passthrough), when libfuse3 is there; root only.
+pkg_check_modules(FUSE3 IMPORTED_TARGET fuse3)
+if(FUSE3_FOUND)
+  add_executable(faultfs ${CMAKE_CURRENT_SOURCE_DIR}/integration/faultfs.c)
+  target_link_libraries(faultfs PRIVATE PkgConfig::FUSE3 Threads::Threads)
+endif()
+wr_process_test(process_disk_eio disk_eio.sh 25300 300)
+set_tests_properties(process_disk_eio PROPERTIES SKIP_RETURN_CODE 77)
+if(FUSE3_FOUND)
+  set_property(TEST process_disk_eio APPEND PROPERTY
+    ENVIRONMENT "WR_FAULTFS=$<TARGET_FILE:faultfs>")
+endif()
