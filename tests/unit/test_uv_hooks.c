@@ -1,9 +1,11 @@
 /*
- * Unit tests of walraftd's two libc interpositions for raft_uv 0.15
- * (node/aio_reaper.h, node/prealloc.h): io_destroy(2) made through
- * syscall(3) moves to a helper thread, and posix_fallocate(3) writes
- * zeros instead of leaving unwritten extents. This program defines both
- * functions, as walraftd does, by linking the two files.
+ * Unit tests of walraftd's hooks into raft_uv 0.15: its two libc
+ * interpositions (node/aio_reaper.h, node/prealloc.h): io_destroy(2) made
+ * through syscall(3) moves to a helper thread, and posix_fallocate(3)
+ * writes zeros instead of leaving unwritten extents (this program defines
+ * both functions, as walraftd does, by linking the two files); and the
+ * tracer that stops on the storage errors raft_uv swallows
+ * (raft/uv_watch.h).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -30,6 +32,7 @@
 
 #include "node/aio_reaper.h"
 #include "node/prealloc.h"
+#include "raft/uv_watch.h"
 
 static void wait_reaped(unsigned long want)
 {
@@ -172,12 +175,56 @@ static void fallocate_writes_zeros(void **state)
     unlink(path);
 }
 
+static void record_fatal(void *arg, const char *msg)
+{
+    snprintf(arg, 256, "%s", msg);
+}
+
+/* The traces of failures raft_uv only flags stop the node; its other
+ * traces, failures that reach a callback included, do not. */
+static void watch_stops_on_swallowed_errors(void **state)
+{
+    const char *fatal[] = {
+        "truncate segment open-3: rename: i/o error",
+        "unlink segment 0000000000000001-0000000000000100: i/o error",
+        "sync data directory: i/o error",
+        "truncate index 42: i/o error",
+    };
+    const char *benign[] = {
+        "finalize open-3 into 0000000000000001-0000000000000100",
+        "truncate 1-100 at 42",
+        "write: i/o error",
+        "connection available -> write message",
+        "",
+    };
+    struct uv_watch w;
+    char got[256] = "";
+    (void)state;
+
+    uv_watch_init(&w);
+    w.on_fatal = record_fatal;
+    w.on_fatal_arg = got;
+    assert_true(w.tracer.enabled);
+    for (size_t i = 0; i < sizeof benign / sizeof *benign; i++) {
+        assert_false(uv_watch_is_fatal(benign[i]));
+        w.tracer.emit(&w.tracer, "uv.c", 1, benign[i]);
+        assert_string_equal(got, "");
+    }
+    for (size_t i = 0; i < sizeof fatal / sizeof *fatal; i++) {
+        assert_true(uv_watch_is_fatal(fatal[i]));
+        w.tracer.emit(&w.tracer, "uv_finalize.c", 68, fatal[i]);
+        assert_string_equal(got, fatal[i]);
+        got[0] = '\0';
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(io_destroy_moves_to_the_reaper),
         cmocka_unit_test(reaper_stop_drains_the_queue),
         cmocka_unit_test(fallocate_writes_zeros),
+        cmocka_unit_test(watch_stops_on_swallowed_errors),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
