@@ -16,6 +16,8 @@
 #  d. Renames, unlinks and truncates of a follower's raft files fail for a
 #     while (raft_uv's U11, which it only traces): the node stops at the
 #     first, and comes back from its disk with every acknowledged write.
+#  e. Listing its raft directory fails at start (raft_uv's U10): the node
+#     refuses to start, and starts whole once the directory can be read.
 # Skipped (77) where faultfs cannot be mounted.
 source "$(dirname "$0")/lib.sh"
 
@@ -245,3 +247,52 @@ for db in eio_a eio_b eio_c; do
     || { cat "$TMP/verify.out"; fail "U11: verify $db after node 3's restart"; }
 done
 log "U11: node 3 came back from its disk with every acknowledged write"
+
+# --- e. Listing the raft directory fails at start ---------------------
+# raft_uv lists its directory (UvList) to find segments and snapshots; in
+# 0.15 some error paths of that listing lose the error (U10). A node that
+# started from a listing cut short would run with a log shorter than the
+# one it promised votes and acknowledgements on. It must refuse to start,
+# and start whole once the directory can be read.
+read -r last3 < <(node_field "$(addr 3)" last_index) || fail "node 3 STATUS"
+pid=$(pid3)
+wr cluster kill 3 --dir "$dir" >/dev/null || fail "kill node 3"
+wait_for 10 "node 3 killed" gone "$pid"
+faults "eio readdir raft" "eio readdir raft/*"
+from=$(($(wc -l <"$dir/3.log") + 1))
+f0=$(n_faults)
+if wr cluster restart 3 --dir "$dir" >/dev/null 2>&1; then
+  sleep 1
+  read -r after < <(node_field "$(addr 3)" last_index) || after=""
+  [ -z "$after" ] || [ "$after" -ge "$last3" ] \
+    || fail "U10: node 3 started with last index $after after a failed listing (it had $last3)"
+fi
+nf=$(($(n_faults) - f0))
+[ "$nf" -gt 0 ] || fail "no readdir of node 3's raft directory failed at its start"
+pid=$(pid3)
+wait_for 20 "node 3 refuses to start on a directory it cannot list" gone "$pid"
+why=$(node3_errors "$from" | tail -n 1)
+[ -n "$why" ] || fail "node 3 stopped at start without an ERROR line"
+log "node 3 refused to start after $nf failed listings: ${why#*ERROR}"
+# The listing itself works, but each entry's stat fails.
+faults "eio getattr raft/*"
+from=$(($(wc -l <"$dir/3.log") + 1))
+f0=$(n_faults)
+if wr cluster restart 3 --dir "$dir" >/dev/null 2>&1; then
+  sleep 1
+  read -r after < <(node_field "$(addr 3)" last_index) || after=""
+  [ -z "$after" ] || [ "$after" -ge "$last3" ] \
+    || fail "U10: node 3 started with last index $after after failed stats of its raft files (it had $last3)"
+fi
+nf=$(($(n_faults) - f0))
+pid=$(pid3)
+if is_ours "$pid"; then
+  log "node 3 started whole (last index ${after:-?}, had $last3) with $nf failed stats of its raft files"
+  wr cluster kill 3 --dir "$dir" >/dev/null || fail "kill node 3"
+  wait_for 10 "node 3 killed" gone "$pid"
+else
+  why=$(node3_errors "$from" | tail -n 1)
+  [ -n "$why" ] || fail "node 3 stopped at start without an ERROR line"
+  log "node 3 refused to start after $nf failed stats: ${why#*ERROR}"
+fi
+restart_verify eio_a eio_b eio_d
