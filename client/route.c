@@ -507,6 +507,13 @@ int route_run(struct wr_stmt *s)
              * arrived and had its effect. */
             link_failed(db, l);
             if (in_tx) {
+                if (s->kind == KIND_ROLLBACK) {
+                    /* Rolled back, by the node if not by the request:
+                     * the node rolls back a transaction whose connection
+                     * goes. */
+                    db->tx_lost = false;
+                    return 0;
+                }
                 if (s->kind == KIND_COMMIT) {
                     db->tx_lost = false; /* COMMIT ended it, somehow. */
                 }

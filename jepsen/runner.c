@@ -202,9 +202,6 @@ void worker_rollback(struct worker *w)
     if (w->wl == NULL) {
         return; /* worker_reopen() failed: the handle is gone. */
     }
-    if (wr_rollback(w->db) == WR_OK) {
-        return;
-    }
     if (wr_rollback(w->db) == WR_OK || !wr_in_transaction(w->db)) {
         return;
     }

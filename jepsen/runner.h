@@ -186,10 +186,8 @@ int setup_exec(wr_db *db, const char *sql);
 void op_failed_in_tx(struct worker *w, const char *f, json_t *value, int rc);
 
 /* End the transaction a failure left behind on @w's handle, so that it is
- * usable again: a ROLLBACK whose connection broke leaves libwalraft
- * expecting one more (the node has rolled back already, so it costs
- * nothing); failing that, the handle is replaced by a fresh one with the
- * same bookmark. */
+ * usable again: ROLLBACK; failing that, the handle is replaced by a fresh
+ * one with the same bookmark. */
 void worker_rollback(struct worker *w);
 
 /* The client address list of every node, starting at node @first

@@ -121,9 +121,12 @@ scenario() {
 }
 
 # ran NAME F...: each nemesis event F is in NAME's history at least once,
-# and none of them failed.
+# and none of them failed; but for "transfer": most of them succeeded (a
+# transfer in a storm may find that leadership has just moved, or not
+# finish within an election timeout on a loaded machine: 3-5% of them in
+# the hour-long runs of jepsen/RESULTS.md).
 ran() {
-  local name=$1 f lines
+  local name=$1 f lines failed
   shift
   for f in "$@"; do
     lines=$(grep '"process":"nemesis"' "$TMP/$name/history.jsonl" \
@@ -133,7 +136,10 @@ ran() {
       grep '"process":"nemesis"' "$TMP/$name/history.jsonl" || true
       exit 1
     fi
-    if grep -q '"error"' <<<"$lines"; then
+    failed=$(grep -c '"error"' <<<"$lines" || true)
+    if [ "$f" = transfer ] && [ $((failed * 4)) -le "$(wc -l <<<"$lines")" ]; then
+      [ "$failed" -eq 0 ] || log "$name: $failed of $(wc -l <<<"$lines") transfers failed: $(grep -m 1 '"error"' <<<"$lines")"
+    elif [ "$failed" -gt 0 ]; then
       log "FAIL: $name: a \"$f\" nemesis event failed:"
       grep '"error"' <<<"$lines"
       exit 1

@@ -977,6 +977,16 @@ static int fake(int port)
     check(one_int(db, "SELECT plain") == 3,
           "fake: after the drop the handle reconnects for the next "
           "statement");
+    rv = wr_exec(db, "BEGIN", NULL, NULL, NULL);
+    check(rv == WR_OK && wr_in_transaction(db), "fake: BEGIN");
+    rv = wr_exec(db, "ROLLBACK -- drop", NULL, NULL, NULL);
+    check(rv == WR_OK && !wr_in_transaction(db),
+          "fake: a ROLLBACK whose connection drops succeeds, the node "
+          "rolling back a transaction whose connection goes (%s)",
+          rv == WR_OK ? "ok" : wr_errmsg(db));
+    rv = wr_exec(db, "INSERT 3", NULL, NULL, NULL);
+    check(rv == WR_OK, "fake: and the handle goes on outside it (%s)",
+          rv == WR_OK ? "ok" : wr_errmsg(db));
     wr_close(db);
     fake_stop(pid);
 
