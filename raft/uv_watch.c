@@ -41,11 +41,13 @@ static void emit(struct raft_tracer *t,
     struct uv_watch *w = t->impl;
     char copy[1024];
 
-    snprintf(copy, sizeof copy, "%s", message);
-    if (!uv_watch_is_fatal(copy)) {
-        log_debug("raft_uv: %s (%s:%d)", copy, file, line);
+    /* Every message passes here (one per message sent, among others):
+     * only a fatal one is copied. */
+    if (!uv_watch_is_fatal(message)) {
+        log_debug("raft_uv: %s (%s:%d)", message, file, line);
         return;
     }
+    snprintf(copy, sizeof copy, "%s", message);
     if (w->on_fatal != NULL) {
         w->on_fatal(w->on_fatal_arg, copy);
         return;

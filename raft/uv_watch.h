@@ -22,7 +22,7 @@
  *
  * libraft formats every message into one static buffer shared by all
  * threads (src/tracing.h), so a message can in principle be overwritten
- * while read; the watch reads it once, into its own copy.
+ * while read; the watch copies a fatal one before it reports it.
  */
 #ifndef WR_RAFT_UV_WATCH_H
 #define WR_RAFT_UV_WATCH_H

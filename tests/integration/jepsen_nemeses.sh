@@ -33,6 +33,7 @@ set -euo pipefail
 
 : "${WALRAFT:?WALRAFT must name the walraft command}"
 : "${WR_JEPSEN:?WR_JEPSEN must name walraft-jepsen}"
+source "$(dirname "$0")/jepsen_lib.sh"
 : "${WR_PROCESS_TMP:?WR_PROCESS_TMP must name a directory}"
 PORT=${1:?usage: $0 FIRST_PORT}
 TIME=${JEPSEN_TIME:-40}
@@ -63,17 +64,9 @@ TMP=$(mktemp -d "$WR_PROCESS_TMP/jepsen_nemeses.XXXXXX")
 # the cluster, then remove whatever carries one of our prefixes (wjPORT)
 # unless a live run holds that port.
 cleanup() {
-  local rc=$? d f pid p ns l m lock
+  local rc=$? p ns l m lock
   set +e
-  for d in "$TMP"/*/cluster; do
-    [ -d "$d" ] || continue
-    for f in "$d"/*.pid; do
-      pid=$(cat "$f" 2>/dev/null)
-      [[ $pid =~ ^[0-9]+$ ]] && grep -q walraftd "/proc/$pid/cmdline" \
-        2>/dev/null && kill -CONT "$pid"
-    done
-    timeout 60 "$WALRAFT" cluster down --dir "$d" >/dev/null 2>&1
-  done
+  stop_clusters "$TMP"
   for p in "${PORTS[@]}"; do
     # Not while another run holds the port (netns.h, net_claim).
     lock=$LOCKDIR/walraft-jepsen-wj$p.lock

@@ -15,6 +15,7 @@ set -euo pipefail
 
 : "${WALRAFT:?WALRAFT must name the walraft command}"
 : "${WR_JEPSEN:?WR_JEPSEN must name walraft-jepsen}"
+source "$(dirname "$0")/jepsen_lib.sh"
 : "${WR_PROCESS_TMP:?WR_PROCESS_TMP must name a directory}"
 PORT=${1:?usage: $0 FIRST_PORT}
 TIME=${JEPSEN_TIME:-30}
@@ -33,17 +34,9 @@ log() { echo "[$(date -u +%H:%M:%S)] jepsen_workloads: $*"; }
 # walraft-jepsen brings its cluster down itself; this is the backstop if
 # the runner itself died: wake any paused node, then stop the cluster.
 cleanup() {
-  local rc=$? d f pid
+  local rc=$?
   set +e
-  for d in "$TMP"/*/cluster; do
-    [ -d "$d" ] || continue
-    for f in "$d"/*.pid; do
-      pid=$(cat "$f" 2>/dev/null)
-      [[ $pid =~ ^[0-9]+$ ]] && grep -q walraftd "/proc/$pid/cmdline" \
-        2>/dev/null && kill -CONT "$pid"
-    done
-    timeout 60 "$WALRAFT" cluster down --dir "$d" >/dev/null 2>&1
-  done
+  stop_clusters "$TMP"
   if [ "$rc" -eq 0 ]; then
     rm -rf "$TMP"
   else
