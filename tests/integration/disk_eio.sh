@@ -208,7 +208,7 @@ restart_verify eio_c eio_c_new
 follower3
 from=$(($(wc -l <"$dir/3.log") + 1))
 f0=$(n_faults)
-load --cluster "$all" --db eio_d --writers 8 --seconds 30 --value-size 200 \
+load --cluster "$all" --db eio_d --writers 8 --seconds 30 --value-size 16 \
   --out "$TMP/eio_d.keys" >"$TMP/eio_d.out" 2>"$TMP/eio_d.err" &
 load_pid=$!
 # A finalize truncates the segment, then renames it: first let the
@@ -258,16 +258,24 @@ read -r last3 < <(node_field "$(addr 3)" last_index) || fail "node 3 STATUS"
 pid=$(pid3)
 wr cluster kill 3 --dir "$dir" >/dev/null || fail "kill node 3"
 wait_for 10 "node 3 killed" gone "$pid"
-faults "eio readdir raft" "eio readdir raft/*"
-from=$(($(wc -l <"$dir/3.log") + 1))
-f0=$(n_faults)
-if wr cluster restart 3 --dir "$dir" >/dev/null 2>&1; then
-  sleep 1
-  read -r after < <(node_field "$(addr 3)" last_index) || after=""
-  [ -z "$after" ] || [ "$after" -ge "$last3" ] \
-    || fail "U10: node 3 started with last index $after after a failed listing (it had $last3)"
-fi
-nf=$(($(n_faults) - f0))
+# start_under_faults WHAT RULE...: restart node 3 with RULE in force; if
+# it starts, its log must be no shorter than the $last3 it had. Sets
+# from (its log's first new line) and nf (the faults injected).
+start_under_faults() {
+  local what=$1 after
+  shift
+  faults "$@"
+  from=$(($(wc -l <"$dir/3.log") + 1))
+  f0=$(n_faults)
+  if wr cluster restart 3 --dir "$dir" >/dev/null 2>&1; then
+    sleep 1
+    read -r after < <(node_field "$(addr 3)" last_index) || after=""
+    [ -z "$after" ] || [ "$after" -ge "$last3" ] \
+      || fail "U10: node 3 started with last index $after after $what (it had $last3)"
+  fi
+  nf=$(($(n_faults) - f0))
+}
+start_under_faults "a failed listing" "eio readdir raft" "eio readdir raft/*"
 [ "$nf" -gt 0 ] || fail "no readdir of node 3's raft directory failed at its start"
 pid=$(pid3)
 wait_for 20 "node 3 refuses to start on a directory it cannot list" gone "$pid"
@@ -275,19 +283,10 @@ why=$(node3_errors "$from" | tail -n 1)
 [ -n "$why" ] || fail "node 3 stopped at start without an ERROR line"
 log "node 3 refused to start after $nf failed listings: ${why#*ERROR}"
 # The listing itself works, but each entry's stat fails.
-faults "eio getattr raft/*"
-from=$(($(wc -l <"$dir/3.log") + 1))
-f0=$(n_faults)
-if wr cluster restart 3 --dir "$dir" >/dev/null 2>&1; then
-  sleep 1
-  read -r after < <(node_field "$(addr 3)" last_index) || after=""
-  [ -z "$after" ] || [ "$after" -ge "$last3" ] \
-    || fail "U10: node 3 started with last index $after after failed stats of its raft files (it had $last3)"
-fi
-nf=$(($(n_faults) - f0))
+start_under_faults "failed stats of its raft files" "eio getattr raft/*"
 pid=$(pid3)
 if is_ours "$pid"; then
-  log "node 3 started whole (last index ${after:-?}, had $last3) with $nf failed stats of its raft files"
+  log "node 3 started whole (it had last index $last3) with $nf failed stats of its raft files"
   wr cluster kill 3 --dir "$dir" >/dev/null || fail "kill node 3"
   wait_for 10 "node 3 killed" gone "$pid"
 else
