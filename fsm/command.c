@@ -98,44 +98,6 @@
 #define PAGE_SIZE_MIN 512
 #define PAGE_SIZE_MAX 65536
 
-/* CRC-32C with the SSE 4.2 instruction where the CPU has it: the same
- * values as lib/crc32c.c's table code (the instruction computes CRC-32C,
- * reflected, as that code does), ten times as fast. The CRC of a delta
- * command's expanded pages is computed on every node for every page, so
- * this is on the write path's hot side (issue 7). */
-#if defined(__x86_64__)
-__attribute__((target("sse4.2"))) static uint32_t crc32c_sse42(uint32_t crc,
-                                                               const uint8_t *p,
-                                                               size_t n)
-{
-    uint64_t c = (uint32_t)~crc;
-    uint32_t c32;
-
-    while (n >= 8) {
-        c = __builtin_ia32_crc32di(c, get_le64(p));
-        p += 8;
-        n -= 8;
-    }
-    c32 = (uint32_t)c;
-    while (n > 0) {
-        c32 = __builtin_ia32_crc32qi(c32, *p);
-        p++;
-        n--;
-    }
-    return ~c32;
-}
-#endif
-
-static uint32_t fast_crc32c(uint32_t crc, const void *buf, size_t n)
-{
-#if defined(__x86_64__)
-    if (__builtin_cpu_supports("sse4.2")) {
-        return crc32c_sse42(crc, buf, n);
-    }
-#endif
-    return crc32c(crc, buf, n);
-}
-
 static uint64_t pad8(uint64_t n)
 {
     return (n + 7) & ~(uint64_t)7;
@@ -224,7 +186,7 @@ static void put_header(uint8_t *out,
     out[5] = (uint8_t)type;
     put_le16(out + 6, flags);
     put_le32(out + 8, (uint32_t)body_len);
-    put_le32(out + 12, fast_crc32c(0, out + COMMAND_HEADER_SIZE, body_len));
+    put_le32(out + 12, crc32c(0, out + COMMAND_HEADER_SIZE, body_len));
     put_le64(out + 16, 0);
 }
 
@@ -390,7 +352,7 @@ static long encode_delta(const struct command_frames *f,
         }
         put_le32(dst + DELTA_HEADER_SIZE + (size_t)i * 4, (uint32_t)n);
         off += (size_t)n;
-        *crc = fast_crc32c(*crc, page, f->page_size);
+        *crc = crc32c(*crc, page, f->page_size);
     }
     LZ4_freeStream(stream);
     return (long)off;
@@ -1145,7 +1107,7 @@ int command_decode(const void *buf,
         err_printf(errmsg, "padding after the body is not zero");
         return WR_CORRUPT;
     }
-    crc = fast_crc32c(0, p + COMMAND_HEADER_SIZE, body_len);
+    crc = crc32c(0, p + COMMAND_HEADER_SIZE, body_len);
     if (crc != get_le32(p + 12)) {
         err_printf(errmsg,
                    "checksum mismatch: header says 0x%08x, body has 0x%08x",
@@ -1206,7 +1168,7 @@ int command_expand(struct command_decoded *d,
         }
         src += len;
     }
-    crc = fast_crc32c(0, dst, (size_t)f->n_pages * f->page_size);
+    crc = crc32c(0, dst, (size_t)f->n_pages * f->page_size);
     if (crc != d->delta_crc) {
         err_printf(errmsg,
                    "expanded pages have checksum 0x%08x, the leader's had "
