@@ -39,9 +39,17 @@
  * reached by its own name and replicated on its own), and the few pragmas
  * whose settings the VFS relies on (ARCHITECTURE.md section 3). The
  * executor's own BEGIN/SAVEPOINT/RELEASE/COMMIT run while the authorizer is
- * in AUTH_INTERNAL mode, which allows everything. The authorizer is
- * installed only for the duration of one call, because the connection
- * belongs to the fsm, which runs its own statements on it.
+ * in AUTH_INTERNAL mode, which allows everything. The connections belong
+ * to the fsm, which runs its own statements on them; the authorizer stays
+ * installed on them for the executor's life (fsm_set_authorizer()) and is in
+ * AUTH_INTERNAL mode outside the executor's calls, because installing it
+ * again around each call would make SQLite compile every kept statement
+ * (fsm/stmts.h) again each time.
+ *
+ * Statements are taken from the connection's kept ones (fsm/stmts.h), under
+ * the authorizer mode as tag: a statement compiled for a write is never
+ * handed to a read. A text of several statements is compiled statement by
+ * statement as it always was.
  */
 #include "exec.h"
 
@@ -51,6 +59,7 @@
 #include <string.h>
 
 #include "../lib/log.h"
+#include "stmts.h"
 
 enum auth_mode {
     AUTH_INTERNAL, /* The executor's own statements: allow everything. */
@@ -88,6 +97,8 @@ struct exec {
                               per database. */
     bool closing;          /* exec_destroy() is answering requests. */
     enum auth_mode mode;
+    struct stmts *stmts;       /* The kept statements of the connection of
+                                  the call under way, if any. */
     bool vacuuming;            /* A lone VACUUM request is running. */
     char deny[WR_ERRMSG_SIZE]; /* Why the authorizer refused, if it did. */
 };
@@ -219,16 +230,41 @@ static int exec_internal(struct exec *e,
                          char *errmsg)
 {
     enum auth_mode saved = e->mode;
-    int rc;
+    sqlite3_stmt *stmt = NULL;
+    int rc = SQLITE_OK;
+    int rv = 0;
 
     e->mode = AUTH_INTERNAL;
-    rc = sqlite3_exec(conn, sql, NULL, NULL, NULL);
-    e->mode = saved;
+    if (e->stmts != NULL) {
+        rc = stmts_take(e->stmts, AUTH_INTERNAL, sql, &stmt);
+    }
+    if (rc == SQLITE_OK && stmt != NULL) {
+        rc = sqlite3_step(stmt);
+        rc = rc == SQLITE_DONE || rc == SQLITE_ROW ? SQLITE_OK : rc;
+    } else if (rc == SQLITE_OK) {
+        rc = sqlite3_exec(conn, sql, NULL, NULL, NULL);
+    }
     if (rc != SQLITE_OK) {
         err_printf(errmsg, "%s: %s", sql, sqlite3_errmsg(conn));
-        return code_from_sqlite(sqlite3_extended_errcode(conn));
+        rv = code_from_sqlite(sqlite3_extended_errcode(conn));
     }
-    return 0;
+    if (stmt != NULL) {
+        stmts_give(e->stmts, stmt);
+    }
+    e->mode = saved;
+    return rv;
+}
+
+/* A call of the executor on @conn, one of @db's connections, begins: its
+ * kept statements are the ones to use until end_call(). */
+static void begin_call(struct exec *e, struct fsm_db *db, sqlite3 *conn)
+{
+    e->stmts = fsm_db_stmts(db, conn);
+}
+
+static void end_call(struct exec *e)
+{
+    e->stmts = NULL;
 }
 
 /* Reset the outputs of @req, which the caller closed or never used. */
@@ -544,6 +580,23 @@ static int run_write_req(struct exec *e, sqlite3 *conn, struct exec_req *req)
     /* Otherwise the rowid of another client's insert would show through. */
     sqlite3_set_last_insert_rowid(conn, 0);
     e->mode = AUTH_WRITE;
+    if (e->stmts != NULL && !e->vacuuming) {
+        sqlite3_stmt *stmt;
+        e->deny[0] = '\0';
+        if (stmts_take(e->stmts, AUTH_WRITE, req->sql, &stmt) != SQLITE_OK) {
+            rv = req_fail_sqlite(e, req, conn);
+            goto out;
+        }
+        if (stmt != NULL) {
+            rv = run_stmt(e, conn, stmt, req, 0, &rows_cap);
+            stmts_give(e->stmts, stmt);
+            if (rv != 0) {
+                goto out;
+            }
+            tail = ""; /* The text was that one statement. */
+            n_stmts = 1;
+        }
+    }
     while (*tail != '\0') {
         sqlite3_stmt *stmt;
         const char *next;
@@ -814,6 +867,7 @@ int exec_create(struct fsm *f, struct exec_proposer *p, struct exec **out)
     e->f = f;
     e->p = p;
     e->mode = AUTH_INTERNAL;
+    fsm_set_authorizer(f, authorize_cb, e);
     *out = e;
     return 0;
 }
@@ -824,6 +878,8 @@ void exec_destroy(struct exec *e)
     while (e->txs != NULL) {
         exec_tx_rollback(e->txs);
     }
+    /* The connections outlive the executor. */
+    fsm_set_authorizer(e->f, NULL, NULL);
     while (e->batches != NULL) {
         struct batch *b = e->batches;
         struct exec_req *reqs = b->reqs;
@@ -1126,7 +1182,7 @@ int exec_write(struct exec *e,
         sessions_check(db, reqs, refs, n_refs, skip);
     }
 
-    sqlite3_set_authorizer(conn, authorize_cb, e);
+    begin_call(e, db, conn);
     /* Each round leaves out one more request that rolled the whole
      * transaction back, so this ends after at most n rounds. */
     while ((rv = run_batch(e, conn, reqs, skip, n, &killer, errmsg)) == -1) {
@@ -1138,7 +1194,7 @@ int exec_write(struct exec *e,
             }
         }
     }
-    sqlite3_set_authorizer(conn, NULL, NULL);
+    end_call(e);
     if (rv != 0) {
         goto err_after_alloc;
     }
@@ -1177,6 +1233,7 @@ int exec_read(struct exec *e, const char *name, struct exec_req *req)
     struct fsm_db *db;
     sqlite3 *conn;
     sqlite3_stmt **stmts = NULL;
+    sqlite3_stmt *kept = NULL;
     unsigned n_stmts = 0;
     unsigned cap = 0;
     size_t rows_cap = 0;
@@ -1206,8 +1263,23 @@ int exec_read(struct exec *e, const char *name, struct exec_req *req)
         return req->status;
     }
 
-    sqlite3_set_authorizer(conn, authorize_cb, e);
+    begin_call(e, db, conn);
     e->mode = AUTH_READ;
+    e->deny[0] = '\0';
+    if (e->stmts != NULL &&
+        stmts_take(e->stmts, AUTH_READ, req->sql, &kept) != SQLITE_OK) {
+        req_fail_sqlite(e, req, conn);
+        goto out;
+    }
+    if (kept != NULL) {
+        if (!sqlite3_stmt_readonly(kept)) {
+            req_fail(req, WR_INVALID, 0, true,
+                     "statement writes: send it as a write");
+        } else {
+            run_stmt(e, conn, kept, req, 0, &rows_cap);
+        }
+        goto out;
+    }
     /* Prepare every statement before running any, so that a read carrying
      * a write runs nothing at all. Reads change no schema, so preparing
      * ahead is safe. */
@@ -1256,12 +1328,15 @@ int exec_read(struct exec *e, const char *name, struct exec_req *req)
     }
 
 out:
+    if (kept != NULL) {
+        stmts_give(e->stmts, kept);
+    }
     for (unsigned i = 0; i < n_stmts; i++) {
         sqlite3_finalize(stmts[i]);
     }
     free(stmts);
     e->mode = AUTH_INTERNAL;
-    sqlite3_set_authorizer(conn, NULL, NULL);
+    end_call(e);
     return req->status;
 }
 
@@ -1365,9 +1440,9 @@ int exec_tx_run(struct exec_tx *tx, struct exec_req *req)
         req_fail(req, WR_INVALID, 0, true, tx->why);
         return req->status;
     }
-    sqlite3_set_authorizer(conn, authorize_cb, e);
+    begin_call(e, tx->db, conn);
     run_write_req(e, conn, req);
-    sqlite3_set_authorizer(conn, NULL, NULL);
+    end_call(e);
     if (req->status != 0 && sqlite3_get_autocommit(conn)) {
         /* SQLite ended the transaction on this error (SQLITE_FULL, an OR
          * ROLLBACK conflict, ...). */

@@ -59,6 +59,7 @@
 #include "../lib/err.h"
 #include "../lib/log.h"
 #include "command.h"
+#include "stmts.h"
 #include "vfs.h"
 
 #define SNAPSHOT_MAGIC 0x4e535257u
@@ -91,6 +92,7 @@ struct sessions {
     uint64_t clock; /* Commands applied to the database. */
 };
 #define DEFAULT_CHECKPOINT_THRESHOLD 1000
+#define STMTS_MAX 64 /* Statements kept per connection (stmts.h). */
 
 struct fsm_db {
     struct fsm_db *next;
@@ -99,6 +101,8 @@ struct fsm_db {
     char *path;
     sqlite3 *conn;
     sqlite3 *tx_conn;   /* Interactive transactions (fsm_db_tx_conn()). */
+    struct stmts stmts;    /* conn's. */
+    struct stmts tx_stmts; /* tx_conn's. */
     uint64_t generation; /* Bumped when connections go (fsm.h). */
     struct vfs_db *vdb; /* Set once a connection opened the file. */
     bool exists;        /* False after a restore that did not include it. */
@@ -128,6 +132,8 @@ struct fsm {
     struct fsm_db *dbs;
     uint64_t log_bytes;
     struct snapshot snap;
+    fsm_authorizer auth; /* Installed on every connection (fsm.h). */
+    void *auth_arg;
 };
 
 static unsigned vfs_counter;
@@ -367,10 +373,12 @@ err_nomem:
     return WR_NOMEM;
 }
 
-static void close_one(struct fsm_db *db, sqlite3 **conn)
+static void close_one(struct fsm_db *db, sqlite3 **conn, struct stmts *stmts)
 {
     if (*conn != NULL) {
-        int rv = sqlite3_close(*conn);
+        int rv;
+        stmts_close(stmts);
+        rv = sqlite3_close(*conn);
         if (rv != SQLITE_OK) {
             /* Only an unfinalized statement can cause this: a bug. */
             log_error("fsm: close %s: %s", db->name, sqlite3_errstr(rv));
@@ -387,8 +395,8 @@ static void db_close_conn(struct fsm_db *db)
     if (db->conn != NULL || db->tx_conn != NULL) {
         db->generation++;
     }
-    close_one(db, &db->tx_conn);
-    close_one(db, &db->conn);
+    close_one(db, &db->tx_conn, &db->tx_stmts);
+    close_one(db, &db->conn, &db->stmts);
 }
 
 void fsm_destroy(struct fsm *f)
@@ -464,7 +472,8 @@ static int exec_pragma(sqlite3 *conn, const char *sql, char *errmsg)
  * database writes its page 1 (the switch to WAL mode) straight to the main
  * file; that page is the same on every node, and replicated frames replace
  * it from the first transaction on. */
-static int open_conn(struct fsm_db *db, sqlite3 **slot, char *errmsg)
+static int open_conn(struct fsm_db *db, sqlite3 **slot, struct stmts *stmts,
+                     char *errmsg)
 {
     static const char *setup =
         "PRAGMA page_size=4096; PRAGMA synchronous=OFF; "
@@ -496,7 +505,11 @@ static int open_conn(struct fsm_db *db, sqlite3 **slot, char *errmsg)
                    db->name);
         goto err_after_open;
     }
+    if (db->fsm->auth != NULL) {
+        sqlite3_set_authorizer(conn, db->fsm->auth, db->fsm->auth_arg);
+    }
     *slot = conn;
+    stmts_init(stmts, conn, STMTS_MAX);
     db->exists = true;
     return 0;
 
@@ -541,7 +554,7 @@ int fsm_db_open(struct fsm *f, const char *name, struct fsm_db **out,
         f->dbs = db;
     }
     if (db->conn == NULL) {
-        rv = open_conn(db, &db->conn, errmsg);
+        rv = open_conn(db, &db->conn, &db->stmts, errmsg);
         if (rv != 0) {
             return rv;
         }
@@ -552,7 +565,7 @@ int fsm_db_open(struct fsm *f, const char *name, struct fsm_db **out,
 
 sqlite3 *fsm_db_conn(struct fsm_db *db, char *errmsg)
 {
-    if (db->conn == NULL && open_conn(db, &db->conn, errmsg) != 0) {
+    if (db->conn == NULL && open_conn(db, &db->conn, &db->stmts, errmsg) != 0) {
         return NULL;
     }
     return db->conn;
@@ -564,10 +577,35 @@ sqlite3 *fsm_db_tx_conn(struct fsm_db *db, char *errmsg)
     if (fsm_db_conn(db, errmsg) == NULL) {
         return NULL;
     }
-    if (db->tx_conn == NULL && open_conn(db, &db->tx_conn, errmsg) != 0) {
+    if (db->tx_conn == NULL && open_conn(db, &db->tx_conn, &db->tx_stmts, errmsg) != 0) {
         return NULL;
     }
     return db->tx_conn;
+}
+
+void fsm_set_authorizer(struct fsm *f, fsm_authorizer auth, void *arg)
+{
+    f->auth = auth;
+    f->auth_arg = arg;
+    for (struct fsm_db *db = f->dbs; db != NULL; db = db->next) {
+        if (db->conn != NULL) {
+            sqlite3_set_authorizer(db->conn, auth, arg);
+        }
+        if (db->tx_conn != NULL) {
+            sqlite3_set_authorizer(db->tx_conn, auth, arg);
+        }
+    }
+}
+
+struct stmts *fsm_db_stmts(struct fsm_db *db, sqlite3 *conn)
+{
+    if (conn != NULL && conn == db->conn) {
+        return &db->stmts;
+    }
+    if (conn != NULL && conn == db->tx_conn) {
+        return &db->tx_stmts;
+    }
+    return NULL;
 }
 
 uint64_t fsm_db_generation(const struct fsm_db *db)

@@ -41,6 +41,7 @@
 
 struct fsm;
 struct fsm_db;
+struct stmts;
 
 struct fsm_config {
     const char *dir;               /* Data directory for the database files;
@@ -106,6 +107,26 @@ sqlite3 *fsm_db_conn(struct fsm_db *db, char *errmsg);
  * it) across an event-loop turn without checking the generation. Returns
  * NULL and sets @errmsg if it cannot be opened. */
 sqlite3 *fsm_db_tx_conn(struct fsm_db *db, char *errmsg);
+
+/* An SQLite authorizer callback (sqlite3_set_authorizer()). */
+typedef int (*fsm_authorizer)(void *arg,
+                              int action,
+                              const char *arg1,
+                              const char *arg2,
+                              const char *db_name,
+                              const char *trigger);
+
+/* Install @auth (with @arg; NULL for none) on every connection the fsm has
+ * open and opens later, for good. Installing an authorizer makes SQLite
+ * compile every statement of the connection again, so the executor installs
+ * its one once instead of around each call (stmts.h); its callback must
+ * allow the fsm's own statements (pragmas, checkpoints) whenever no call of
+ * its own is running. */
+void fsm_set_authorizer(struct fsm *f, fsm_authorizer auth, void *arg);
+
+/* The prepared statements kept for @conn, one of @db's two connections
+ * (stmts.h); NULL for any other. They go when the connection does. */
+struct stmts *fsm_db_stmts(struct fsm_db *db, sqlite3 *conn);
 
 /* A counter that moves whenever the fsm closes @db's connections or rolls
  * back a transaction open on the second one. */

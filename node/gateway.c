@@ -73,6 +73,7 @@
 
 #include "../fsm/exec.h"
 #include "../fsm/fsm.h"
+#include "../fsm/stmts.h"
 #include "../lib/buf.h"
 #include "../lib/err.h"
 #include "../lib/log.h"
@@ -914,6 +915,7 @@ static bool sql_writes(struct conn *c, const char *sql, bool *has_cols,
 {
     char errmsg[WR_ERRMSG_SIZE];
     sqlite3 *conn = fsm_db_conn(c->db, errmsg);
+    sqlite3_stmt *kept;
     const char *tail = sql;
     bool writes = false;
 
@@ -921,6 +923,13 @@ static bool sql_writes(struct conn *c, const char *sql, bool *has_cols,
     *unsure = false;
     if (conn == NULL) {
         return false; /* exec_read() reports the same failure. */
+    }
+    kept = stmts_peek(fsm_db_stmts(c->db, conn), sql);
+    if (kept != NULL) {
+        /* The executor ran this text before. Whether it writes, and whether
+         * it returns columns, do not change with the schema. */
+        *has_cols = sqlite3_column_count(kept) > 0;
+        return !sqlite3_stmt_readonly(kept);
     }
     while (*tail != '\0') {
         sqlite3_stmt *stmt = NULL;

@@ -853,6 +853,56 @@ static void guarded_statements_in_request_are_refused(void **state)
     }
 }
 
+/* Statements are kept between requests (fsm/stmts.h): a refused text is
+ * refused again the next time, as a write and as a read; a kept INSERT takes
+ * each request's own parameters; and a kept statement whose column was
+ * renamed away fails instead of running its old compilation. */
+static void kept_statements_checked_every_time(void **state)
+{
+    struct fixture *t = *state;
+    struct exec_req r[2];
+    struct exec_req *reqs[] = {&r[0], &r[1]};
+    struct value p[2] = {{.type = VALUE_INTEGER, .integer = 7},
+                         {.type = VALUE_INTEGER, .integer = 8}};
+    int calls[2] = {0};
+
+    write1(t, "CREATE TABLE t (x INTEGER)");
+    for (int round = 0; round < 2; round++) {
+        req_init(&r[0], "ATTACH 'x.db' AS x", &calls[0]);
+        req_init(&r[1], "INSERT INTO t VALUES (?)", &calls[1]);
+        r[1].params = &p[round];
+        r[1].n_params = 1;
+        assert_int_equal(write_batch(t, reqs, 2), 0);
+        fake_apply_next(&t->fk);
+        assert_int_equal(r[0].sqlite_code, SQLITE_AUTH);
+        assert_req_ok(&r[1]);
+        exec_req_close(&r[0]);
+        exec_req_close(&r[1]);
+
+        req_init(&r[0], "ATTACH 'x.db' AS x", NULL);
+        exec_read(t->e, DB, &r[0]);
+        assert_int_not_equal(r[0].status, 0);
+        exec_req_close(&r[0]);
+    }
+    assert_int_equal(read_int(t, "SELECT sum(x) FROM t"), 15);
+    assert_int_equal(read_int(t, "SELECT count(*) FROM t"), 2);
+
+    write1(t, "ALTER TABLE t RENAME COLUMN x TO y");
+    req_init(&r[0], "INSERT INTO t VALUES (?)", &calls[0]);
+    r[0].params = &p[0];
+    r[0].n_params = 1;
+    req_init(&r[1], "SELECT sum(x) FROM t", NULL);
+    assert_int_equal(write_batch(t, reqs, 1), 0);
+    fake_apply_next(&t->fk);
+    assert_req_ok(&r[0]); /* Recompiled: the table has one column still. */
+    exec_read(t->e, DB, &r[1]);
+    assert_int_equal(r[1].sqlite_code, SQLITE_ERROR);
+    assert_contains(r[1].errmsg, "no such column");
+    exec_req_close(&r[0]);
+    exec_req_close(&r[1]);
+    assert_int_equal(read_int(t, "SELECT sum(y) FROM t"), 22);
+}
+
 /* With foreign keys on (the fsm turns them on), a request that leaves a
  * deferred foreign key violation fails on its own instead of failing the
  * whole batch at COMMIT; one that resolves it before it ends succeeds. */
@@ -1833,6 +1883,7 @@ int main(void)
         T(vacuum_runs_alone),
         T(results_do_not_leak_between_requests),
         T(guarded_statements_in_request_are_refused),
+        T(kept_statements_checked_every_time),
         T(deferred_fk_violation_fails_only_that_request),
         T(spilled_transaction_with_rollbacks),
         T(spilled_transaction_aborted),
