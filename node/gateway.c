@@ -2185,10 +2185,11 @@ static void conn_process(struct conn *c)
     if (c->closing) {
         return;
     }
-    want_read = !c->busy || (c->streaming && !c->interrupted);
-    if (c->have_header && c->in_len >= c->body_len) {
-        want_read = false; /* A whole frame waits for its turn. */
-    }
+    /* Reads go on while a request is served: a client that waits for each
+     * answer sends nothing meanwhile, and stopping and restarting them cost
+     * two epoll_ctl() calls per request. A whole frame waiting for its turn
+     * stops them, so at most one frame is buffered. */
+    want_read = !(c->have_header && c->in_len >= c->body_len);
     if (want_read && !c->reading) {
         if (uv_read_start((uv_stream_t *)c->tcp, alloc_cb, read_cb) != 0) {
             conn_close(c);
