@@ -732,6 +732,65 @@ static void run_fuzz_cases(const char *node)
 }
 
 /* The node still serves a normal client: LEADER, OPEN, EXEC_SQL. */
+/* A client that sends three requests at once, a write among them (which
+ * waits in the write queue while the others arrive), gets three answers,
+ * in order: RESULT, FAILURE for the bad SQL, SERVER. */
+static void case_pipelined(const char *node)
+{
+    static const uint8_t want[] = {6, 0, 1}; /* RESULT, FAILURE, SERVER */
+    struct msg body = {.n = 0}, m, all = {.n = 0};
+    uint8_t h[8], db[8];
+    uint32_t db_id;
+    cases++;
+    int fd = dial(node);
+    if (fd < 0) {
+        failf(node, "pipelined", "cannot connect: %s", strerror(errno));
+        return;
+    }
+    put_text(&body, "garbage");
+    put_u64(&body, 0);
+    put_text(&body, "");
+    frame(&m, PROTO_REQ_OPEN, 0, &body);
+    if (!send_all(fd, m.b, m.n) || read_exact(fd, h, 8) != 1 || h[4] != 4 ||
+        h[0] != 1 || read_exact(fd, db, 8) != 1) {
+        failf(node, "pipelined", "OPEN did not answer DB");
+        close(fd);
+        return;
+    }
+    db_id = (uint32_t)db[0] | (uint32_t)db[1] << 8 | (uint32_t)db[2] << 16 |
+            (uint32_t)db[3] << 24;
+    /* After OPEN, messages go without the version word. */
+    body.n = 0;
+    put_u64(&body, db_id);
+    put_text(&body, "CREATE TABLE IF NOT EXISTS pipelined (x INTEGER)");
+    put_header(&all, (uint32_t)(body.n / 8), PROTO_REQ_EXEC_SQL, 0);
+    put(&all, body.b, body.n);
+    build_bad_sql(&all, db_id);
+    put_header(&all, 1, PROTO_REQ_LEADER, 0);
+    put_u64(&all, 0);
+    if (!send_all(fd, all.b, all.n)) {
+        failf(node, "pipelined", "send: connection closed");
+        close(fd);
+        return;
+    }
+    for (unsigned i = 0; i < sizeof want; i++) {
+        uint64_t code = 0;
+        char text[256] = "";
+        uint8_t type = 0xff;
+        enum outcome o = read_answer(fd, &code, text, sizeof text, &type);
+        if (o == OUT_CLOSED || o == OUT_TIMEOUT || o == OUT_GARBLED ||
+            type != want[i]) {
+            failf(node, "pipelined",
+                  "answer %u: %s of type %u (\"%s\"), expected type %u", i + 1,
+                  outcome_name(o), type, text, want[i]);
+            close(fd);
+            return;
+        }
+    }
+    printf("  %-40s RESULT, FAILURE, SERVER in order\n", "pipelined");
+    close(fd);
+}
+
 static void check_serves(const char *node)
 {
     char errmsg[WR_ERRMSG_SIZE] = "";
@@ -803,6 +862,7 @@ int main(int argc, char **argv)
         run_answer_cases(node);
         run_drain_cases(node);
         run_fuzz_cases(node);
+        case_pipelined(node);
         check_serves(node);
     }
     printf("test_garbage: %u cases, %u failures (seed %" PRIu64 ")\n", cases,
