@@ -202,6 +202,19 @@ int fsm_snapshot(struct fsm *f,
                  unsigned *n_bufs,
                  char *errmsg);
 
+/* fsm_snapshot() in two parts. fsm_snapshot_start() gathers the buffers on
+ * the loop (WAL pages copied, the main files mapped) but leaves the pages'
+ * CRCs out; fsm_snapshot_checksum() reads every page and writes them in. It
+ * touches nothing but the snapshot's own memory and mappings (checkpoints
+ * are held off, and a restore renames the file from under the mapping), so
+ * it may run on another thread while the loop goes on, as long as nothing
+ * finalizes the snapshot meanwhile. The buffers are complete only after it. */
+int fsm_snapshot_start(struct fsm *f,
+                       struct fsm_buf **bufs,
+                       unsigned *n_bufs,
+                       char *errmsg);
+void fsm_snapshot_checksum(struct fsm *f);
+
 /* Release the buffers of the snapshot taken last. */
 void fsm_snapshot_finalize(struct fsm *f, struct fsm_buf *bufs, unsigned n_bufs);
 

@@ -20,7 +20,7 @@
  *   entry_term() reads that slot and uses its term only if the slot's
  *   buffer is the very buffer being applied; otherwise it reports term 0.
  *
- * - Snapshot buffers with fsm version 2. takeSnapshot() sets
+ * - Snapshot buffers (fsm version 2 and up). takeSnapshot() sets
  *   pending.index = r->last_applied and calls fsm->snapshot(&bufs, &n_bufs)
  *   on the loop thread. RAFT_BUSY is ignored ("retry next time"); any
  *   other error is returned by replicationApply() and can make the node
@@ -34,6 +34,22 @@
  *   (With version 1, or a NULL snapshot_finalize, libraft would raft_free()
  *   each base and the array.) So the raft_buffer array built here is ours
  *   and is freed in finalize, together with fsm_snapshot_finalize().
+ *
+ * - Version 3: with snapshot_async set, takeSnapshot() calls it through
+ *   io->async_work() (raft_uv: the libuv thread pool) after snapshot()
+ *   succeeded, and only in that work's callback, on the loop, puts the
+ *   snapshot (takeSnapshotDoneCb); a failed work or put still ends in
+ *   takeSnapshotClose(). r->snapshot.pending.term stays set throughout, and
+ *   replicationInstallSnapshot() refuses to install a snapshot meanwhile. So
+ *   snapshot_cb() gathers the buffers on the loop and snapshot_async_cb()
+ *   computes the pages' CRCs on the thread (fsm_snapshot_checksum()).
+ *   raft_init() refuses an fsm of version 3 with snapshot_async unless
+ *   io->version is 2 or more and io->async_work is set, and 0.15's raft_uv
+ *   sets async_work (UvAsyncWork, uv_work.c) but declares version 1 (as
+ *   does the fixture). takeSnapshot() reads fsm->version at each snapshot,
+ *   so fsm_adapter_set_raft(), after raft_init(), turns version 3 on when
+ *   the raft's io has async_work; until then the fsm is version 2 and
+ *   snapshots are whole on the loop.
  *
  * - Restore buffer. fsm->restore(&snapshot->bufs[0]) is called with one
  *   buffer (snapshotRestore asserts n_bufs == 1) allocated with
@@ -273,7 +289,7 @@ static int snapshot_cb(struct raft_fsm *rf,
     }
 
     errmsg[0] = '\0';
-    rv = fsm_snapshot(a->fsm_, &fbufs, &n, errmsg);
+    rv = fsm_snapshot_start(a->fsm_, &fbufs, &n, errmsg);
     if (rv == WR_BUSY) {
         a->stats_.refused_fsm++;
         return RAFT_BUSY;
@@ -308,6 +324,20 @@ static int snapshot_cb(struct raft_fsm *rf,
     a->stats_.snapshots_taken++;
     a->stats_.by_cap += grant == GRANT_CAP;
     a->stats_.by_idle += grant == GRANT_IDLE;
+    return 0;
+}
+
+/* On libraft's thread (raft_io async_work), between snapshot_cb() and the
+ * snapshot's put: only the snapshot's own memory is read and written. */
+static int snapshot_async_cb(struct raft_fsm *rf,
+                             struct raft_buffer *bufs[],
+                             unsigned *n_bufs)
+{
+    struct fsm_adapter *a = rf->data;
+    (void)bufs;
+    (void)n_bufs;
+
+    fsm_snapshot_checksum(a->fsm_);
     return 0;
 }
 
@@ -401,7 +431,7 @@ void fsm_adapter_init(struct fsm_adapter *a,
         a->config_.fatal = default_fatal;
         a->config_.fatal_arg = NULL;
     }
-    a->raft_fsm.version = 2;
+    a->raft_fsm.version = 2; /* 3 once the raft is known: see the top. */
     a->raft_fsm.data = a;
     a->raft_fsm.apply = apply_cb;
     a->raft_fsm.snapshot = snapshot_cb;
@@ -415,6 +445,10 @@ void fsm_adapter_set_raft(struct fsm_adapter *a, struct raft *r)
     a->raft_ = r;
     if (r != NULL && r->io != NULL) {
         a->last_command_at_ = r->io->time(r->io);
+        if (r->io->async_work != NULL) {
+            a->raft_fsm.version = 3;
+            a->raft_fsm.snapshot_async = snapshot_async_cb;
+        }
     }
 }
 

@@ -147,7 +147,9 @@ void fsm_adapter_init(struct fsm_adapter *a,
 /* Tell the adapter which raft instance drives it, once raft_init() has run.
  * Needed for the applied index and term and for refusing snapshots during a
  * configuration change; until it is set, snapshots are refused (RAFT_BUSY)
- * and applied entries are reported with index and term 0. */
+ * and applied entries are reported with index and term 0. When the raft's
+ * io has async_work, snapshots' checksums are computed on its thread from
+ * then on (fsm_adapter.c). */
 void fsm_adapter_set_raft(struct fsm_adapter *a, struct raft *r);
 
 /* Index and loop time of the last command applied (0 and the time of
