@@ -40,8 +40,8 @@
  * file by rename, which leaves the mapped inode alone. WAL pages are copied
  * (the WAL is bounded by the checkpoint threshold). The pages' CRCs are
  * computed apart (fsm_snapshot_checksum()), so that libraft can have them
- * computed on a thread: at 300 MB, reading every page of the mapping stalled
- * the loop for 30-60 ms.
+ * computed on a thread: reading every page of a large database on the loop
+ * stalled every write in flight at every snapshot.
  */
 #include "fsm.h"
 
@@ -591,7 +591,8 @@ sqlite3 *fsm_db_tx_conn(struct fsm_db *db, char *errmsg)
     if (fsm_db_conn(db, errmsg) == NULL) {
         return NULL;
     }
-    if (db->tx_conn == NULL && open_conn(db, &db->tx_conn, &db->tx_stmts, errmsg) != 0) {
+    if (db->tx_conn == NULL &&
+        open_conn(db, &db->tx_conn, &db->tx_stmts, errmsg) != 0) {
         return NULL;
     }
     return db->tx_conn;
